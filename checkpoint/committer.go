@@ -1,0 +1,253 @@
+package checkpoint
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// CommitterOptions tune the group commit.
+type CommitterOptions struct {
+	// MaxRows is how many queued records force a commit. Zero means 1000. It also sizes the
+	// queue (twice MaxRows, to ride out a slow fsync without stalling the workers), so at most
+	// about three times this many records wait in memory.
+	MaxRows int
+	// MaxDelay is the longest a queued record waits before it is committed. Zero means 200ms.
+	// It is the "last commit interval" of the crash guarantee: a kill -9 can lose at most the
+	// confirmations of this long, and those rows are sent again (idempotently) on rerun.
+	MaxDelay time.Duration
+}
+
+// ErrCommitterClosed is returned by PutSync and Flush (and reported by Err after a Put) when
+// the Committer was already closed: the record was not written.
+var ErrCommitterClosed = errors.New("checkpoint: ledger writer already closed")
+
+// Committer is the one writer of the ledger. Every bbolt Update ends in an fsync, so writing
+// each row on its own would cost a disk flush per row; the Committer gathers the records of
+// many rows and writes them in one Update. Its methods are safe for concurrent use.
+type Committer struct {
+	st       *Store
+	maxRows  int
+	maxDelay time.Duration
+
+	// mu guards closed against sends on in: senders hold it shared while sending, Close takes
+	// it exclusively to close the channel, so no send can race the close.
+	mu     sync.RWMutex
+	closed bool
+	in     chan commitReq
+	done   chan struct{} // closed when the writer goroutine has returned
+
+	errMu sync.Mutex
+	err   error
+
+	// Owned by the writer goroutine.
+	batch   []commitReq
+	waiters []chan error
+}
+
+// commitReq is a record to write (key != nil), a waiter to release (done != nil), or both.
+type commitReq struct {
+	key, val []byte
+	done     chan error
+}
+
+// NewCommitter starts the writer goroutine. Close stops it; until then the Store must stay open.
+func (s *Store) NewCommitter(o CommitterOptions) *Committer {
+	if o.MaxRows <= 0 {
+		o.MaxRows = 1000
+	}
+	if o.MaxDelay <= 0 {
+		o.MaxDelay = 200 * time.Millisecond
+	}
+	c := &Committer{
+		st:       s,
+		maxRows:  o.MaxRows,
+		maxDelay: o.MaxDelay,
+		in:       make(chan commitReq, 2*o.MaxRows),
+		done:     make(chan struct{}),
+		batch:    make([]commitReq, 0, o.MaxRows),
+	}
+	go c.run()
+	return c
+}
+
+// Put queues the record of a row. It returns at once unless the queue is full (the disk is
+// behind), in which case it waits, so memory stays flat. The record is durable after the next
+// commit: within MaxDelay, or at Flush or Close.
+func (c *Committer) Put(k RowKey, r RowRecord) {
+	req := commitReq{key: ledgerKey(nil, k), val: encodeRecord(nil, r)}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed {
+		c.setErr(ErrCommitterClosed)
+		return
+	}
+	c.in <- req
+}
+
+// PutSync queues the record and returns once it is committed to disk. It joins the next group
+// commit rather than forcing one of its own: the writer commits as soon as it has taken in
+// everything already queued, so callers arriving while a commit is on disk share the next one.
+// An error means the record may not be durable; a canceled ctx returns early with ctx.Err()
+// (the record may still be written).
+func (c *Committer) PutSync(ctx context.Context, k RowKey, r RowRecord) error {
+	return c.send(ctx, commitReq{key: ledgerKey(nil, k), val: encodeRecord(nil, r), done: make(chan error, 1)})
+}
+
+// Flush commits everything queued before it and waits for that commit.
+func (c *Committer) Flush(ctx context.Context) error {
+	return c.send(ctx, commitReq{done: make(chan error, 1)})
+}
+
+func (c *Committer) send(ctx context.Context, req commitReq) error {
+	if err := c.enqueue(ctx, req); err != nil {
+		return err
+	}
+	select {
+	case err := <-req.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (c *Committer) enqueue(ctx context.Context, req commitReq) error {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed {
+		if err := c.Err(); err != nil {
+			return err
+		}
+		return ErrCommitterClosed
+	}
+	select {
+	case c.in <- req:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close commits what is queued, stops the writer goroutine and returns the first commit error.
+// It is safe to call more than once and from several goroutines.
+func (c *Committer) Close() error {
+	c.mu.Lock()
+	if !c.closed {
+		c.closed = true
+		close(c.in)
+	}
+	c.mu.Unlock()
+	<-c.done
+	return c.Err()
+}
+
+// Err returns the first commit error so far (a full disk, a failing file). Once a commit has
+// failed the Committer writes nothing more, and this error stays, so the importer can stop
+// the run on it: the rows whose confirmations were lost are sent again by the next run, and
+// a non-idempotent row whose sent mark was lost was never sent (PutSync returned the error).
+func (c *Committer) Err() error {
+	c.errMu.Lock()
+	defer c.errMu.Unlock()
+	return c.err
+}
+
+func (c *Committer) setErr(err error) {
+	c.errMu.Lock()
+	if c.err == nil {
+		c.err = err
+	}
+	c.errMu.Unlock()
+}
+
+// run is the writer goroutine. It commits when MaxRows records are gathered, when the oldest
+// gathered record has waited MaxDelay, or, when someone is waiting (PutSync, Flush), as soon
+// as nothing more is already queued.
+func (c *Committer) run() {
+	defer close(c.done)
+	timer := time.NewTimer(c.maxDelay)
+	timer.Stop()
+	defer timer.Stop()
+	armed := false
+	for {
+		select {
+		case <-timer.C:
+			armed = false
+			c.commit()
+			continue
+		case req, ok := <-c.in:
+			if !ok {
+				c.commit()
+				return
+			}
+			c.take(req)
+		}
+		// Take in whatever is already queued so that one commit carries it all.
+	drain:
+		for len(c.batch) < c.maxRows {
+			select {
+			case req, ok := <-c.in:
+				if !ok {
+					c.commit()
+					return
+				}
+				c.take(req)
+			default:
+				break drain
+			}
+		}
+		switch {
+		case len(c.batch) >= c.maxRows || len(c.waiters) > 0:
+			if armed {
+				timer.Stop()
+				armed = false
+			}
+			c.commit()
+		case len(c.batch) > 0 && !armed:
+			timer.Reset(c.maxDelay)
+			armed = true
+		}
+	}
+}
+
+func (c *Committer) take(req commitReq) {
+	if req.key != nil {
+		c.batch = append(c.batch, req)
+	}
+	if req.done != nil {
+		c.waiters = append(c.waiters, req.done)
+	}
+}
+
+// commit writes the gathered records in one Update and then releases the waiters, so that
+// no PutSync returns before its record is on disk.
+func (c *Committer) commit() {
+	err := c.Err()
+	if err == nil && len(c.batch) > 0 {
+		err = c.st.guardedUpdate(func(tx *bolt.Tx) error {
+			b := tx.Bucket(bucketLedger)
+			for _, r := range c.batch {
+				if err := b.Put(r.key, r.val); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			c.setErr(fmt.Errorf("%s: committing %d ledger records: %w", c.st.path, len(c.batch), err))
+			err = c.Err()
+		}
+		// The commit touched leaf pages all over the file; keep them out of our RSS.
+		c.st.releaseResident()
+	}
+	for _, w := range c.waiters {
+		w <- err
+	}
+	clear(c.batch) // drop the references so the encoded records can be collected
+	c.batch = c.batch[:0]
+	clear(c.waiters)
+	c.waiters = c.waiters[:0]
+}

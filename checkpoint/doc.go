@@ -1,0 +1,57 @@
+// Package checkpoint is gcbatch's memory between runs: one bbolt file (the state file, --state)
+// that lets an import resume after any interruption, lets a nightly file send only its new
+// rows, and keeps an export from spending budget twice.
+//
+// # What the state file holds
+//
+//   - runs: one record per import (Run): what was imported where, the command that resumes
+//     it, its status and counts. `gcbatch runs` reads these.
+//   - ledger: one record per row that reached a verdict or was about to be sent (RowRecord),
+//     keyed by RowKey: account, target, the SHA-256 of the row's mapped params, and the row's
+//     occurrence (how many earlier rows of the same file had the same params).
+//   - exports, budget, cache: pending exports and the export-call budget (see Budget).
+//
+// The file is created with mode 0600. A second gcbatch on the same file gets ErrLocked after
+// Options.Timeout instead of hanging; a file that is not a bbolt file, or was cut short, gets
+// ErrDamaged with the way out, never a crash.
+//
+// # Resuming and nightly files
+//
+// Before a row is sent the importer looks its RowKey up (LookupRows, a few hundred keys per
+// read transaction). A confirmed row is skipped. Because the key is the row's content and not
+// its line number, this works across files: tonight's orders file, which repeats last
+// night's rows and adds new ones, sends only rows whose mapped params have not been confirmed
+// for that account and target before; a changed row has a new hash and is sent. Rerunning an
+// interrupted import is the same lookup: everything confirmed is skipped, the rest is sent.
+// Two identical rows in one file differ in Occurrence (0 and 1), so both are sent; running
+// the file again skips both. Occurrences computes that index exactly in bounded memory.
+//
+// # Sent and in-doubt
+//
+// Some rows are not idempotent on the service: a deal without a deal_number, a message. Sending
+// one twice makes a second order or a second e-mail. For such a row the importer first writes
+// a StateSent record with PutSync and only sends the request once that record is on disk. If
+// the process dies before the answer is recorded, the next run finds StateSent and cannot know
+// whether the service got the request, so it reports the row as in doubt (StateInDoubt) and
+// does not send it unless the user says --resend-in-doubt. The same happens after an
+// ambiguous failure (a timeout after the request was written).
+//
+// # One writer, group commits
+//
+// Every bbolt write transaction ends in an fsync, which costs about as much as a few hundred
+// row writes; one transaction per row would make the disk, not the service, the bottleneck.
+// So all ledger writes go through one Committer: a single goroutine that gathers records and
+// writes up to CommitterOptions.MaxRows of them in one transaction, at least every MaxDelay.
+// (bbolt's own Batch is no help here: from a small worker pool it rarely fills a batch.) A
+// PutSync caller joins the next commit and is released only after that commit succeeded.
+//
+// # What a crash can cost
+//
+// After kill -9, records that were Put but not yet committed are lost; PutSync records never
+// are. A confirmation is Put, so a crash loses at most the confirmations of the last commit
+// interval (MaxDelay, or MaxRows rows) plus the requests in flight: those rows are sent again
+// on rerun, which is harmless because they are idempotent. A non-idempotent row cannot be
+// sent twice: its sent mark was committed before the request left, so after a crash it is in
+// doubt, not unsent. No row is lost: a row without a committed confirmation is sent again or
+// reported.
+package checkpoint

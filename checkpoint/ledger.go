@@ -1,0 +1,278 @@
+package checkpoint
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// RowKey names one row in the ledger: which account and target it went to, what it said
+// (Hash, the SHA-256 of the row's canonical params JSON) and which copy of that content it is
+// within its file (Occurrence: how many earlier rows of the same file had the same Hash), so
+// that identical rows in one file stay distinct while the same row in tomorrow's file is
+// recognised as already sent.
+type RowKey struct {
+	Account, Target string
+	Hash            [32]byte
+	Occurrence      uint32
+}
+
+// RowState is where a row stands in the ledger.
+type RowState uint8
+
+const (
+	// StateNone means the ledger has no record of the row.
+	StateNone RowState = iota
+	// StateSent marks a non-idempotent row whose request is about to leave; it is committed
+	// before the request is written, so a crash leaves the row in doubt instead of unsent.
+	StateSent
+	// StateConfirmed means the service accepted the row; later runs skip it.
+	StateConfirmed
+	// StateRejected means the service (or local validation) refused the row's values.
+	StateRejected
+	// StateFailed means the row could not be delivered after all retries.
+	StateFailed
+	// StateInDoubt means the row may or may not have reached the service; it is not sent
+	// again unless the user asks for it.
+	StateInDoubt
+)
+
+// String returns the word reports use for the state.
+func (s RowState) String() string {
+	switch s {
+	case StateNone:
+		return "none"
+	case StateSent:
+		return "sent"
+	case StateConfirmed:
+		return "ok"
+	case StateRejected:
+		return "rejected"
+	case StateFailed:
+		return "failed"
+	case StateInDoubt:
+		return "in-doubt"
+	}
+	return fmt.Sprintf("state(%d)", uint8(s))
+}
+
+// RowRecord is what the ledger remembers about a row.
+type RowRecord struct {
+	State          RowState
+	RunID          string
+	Line           int
+	UserID, DealID int64
+	Error          string
+	At             time.Time
+}
+
+// ledgerFormat is the first byte of every ledger value, so a later version can change the
+// encoding and still read old files.
+const ledgerFormat = 1
+
+// ledgerKey appends the key of k to dst. Account and target are length-prefixed rather than
+// separated, so no name can run into the next field; all keys of one account and target still
+// sit together, and within them keys sort by hash and then occurrence.
+func ledgerKey(dst []byte, k RowKey) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(k.Account)))
+	dst = append(dst, k.Account...)
+	dst = binary.AppendUvarint(dst, uint64(len(k.Target)))
+	dst = append(dst, k.Target...)
+	dst = append(dst, k.Hash[:]...)
+	return binary.BigEndian.AppendUint32(dst, k.Occurrence)
+}
+
+// encodeRecord appends the compact binary form of r to dst: format, state, run id, then
+// varints. RunID comes first so that ForgetRuns can match it without decoding the rest.
+func encodeRecord(dst []byte, r RowRecord) []byte {
+	dst = append(dst, ledgerFormat, byte(r.State))
+	dst = binary.AppendUvarint(dst, uint64(len(r.RunID)))
+	dst = append(dst, r.RunID...)
+	dst = binary.AppendVarint(dst, int64(r.Line))
+	dst = binary.AppendVarint(dst, r.UserID)
+	dst = binary.AppendVarint(dst, r.DealID)
+	var at int64
+	if !r.At.IsZero() {
+		at = r.At.UnixMicro()
+	}
+	dst = binary.AppendVarint(dst, at)
+	dst = binary.AppendUvarint(dst, uint64(len(r.Error)))
+	return append(dst, r.Error...)
+}
+
+var errBadRecord = errors.New("malformed ledger record")
+
+// recordRunID returns the run id bytes of an encoded record without copying.
+func recordRunID(v []byte) ([]byte, error) {
+	if len(v) < 2 || v[0] != ledgerFormat {
+		return nil, errBadRecord
+	}
+	n, w := binary.Uvarint(v[2:])
+	if w <= 0 || uint64(len(v)-2-w) < n {
+		return nil, errBadRecord
+	}
+	return v[2+w : 2+w+int(n)], nil
+}
+
+// decodeRecord copies the record out of v (which bbolt owns only until the transaction ends).
+// prevRunID is reused when it matches, since a batch of rows mostly comes from one run and
+// that saves an allocation per row on the resume path.
+func decodeRecord(v []byte, prevRunID string) (RowRecord, error) {
+	var r RowRecord
+	id, err := recordRunID(v)
+	if err != nil {
+		return r, err
+	}
+	r.State = RowState(v[1])
+	if string(id) == prevRunID {
+		r.RunID = prevRunID
+	} else {
+		r.RunID = string(id)
+	}
+	p := v[2+len(id)+uvarintLen(uint64(len(id))):]
+	var nums [4]int64
+	for i := range nums {
+		x, w := binary.Varint(p)
+		if w <= 0 {
+			return r, errBadRecord
+		}
+		nums[i], p = x, p[w:]
+	}
+	r.Line, r.UserID, r.DealID = int(nums[0]), nums[1], nums[2]
+	if nums[3] != 0 {
+		r.At = time.UnixMicro(nums[3])
+	}
+	n, w := binary.Uvarint(p)
+	if w <= 0 || uint64(len(p)-w) != n {
+		return r, errBadRecord
+	}
+	if n > 0 {
+		r.Error = string(p[w:])
+	}
+	return r, nil
+}
+
+func uvarintLen(x uint64) int {
+	var b [binary.MaxVarintLen64]byte
+	return binary.PutUvarint(b[:], x)
+}
+
+// LookupRows reads the records of many rows in one read transaction. out[i] belongs to
+// keys[i]; a State of StateNone means the ledger has no record of that row. Callers pass
+// batches (a few hundred keys) rather than a whole file: a read transaction held for long
+// keeps bbolt from reusing freed pages and can stall the writer when the file grows.
+func (s *Store) LookupRows(keys []RowKey) ([]RowRecord, error) {
+	out := make([]RowRecord, len(keys))
+	err := s.guardedView(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketLedger)
+		if b == nil {
+			return nil // read-only open of a file no import has written to yet
+		}
+		var buf []byte
+		var prev string
+		for i, k := range keys {
+			buf = ledgerKey(buf[:0], k)
+			v := b.Get(buf)
+			if v == nil {
+				continue
+			}
+			r, err := decodeRecord(v, prev)
+			if err != nil {
+				return fmt.Errorf("%s: ledger record of %s/%s %x: %w: %w", s.path, keys[i].Account, keys[i].Target, keys[i].Hash[:6], ErrDamaged, err)
+			}
+			out[i], prev = r, r.RunID
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Lookups fault in leaf pages from all over the file; every so often hand them back so that
+	// resuming over a large ledger does not grow the RSS (see releaseResident).
+	if s.lookups.Add(1)%releaseEveryLookups == 0 {
+		s.releaseResident()
+	}
+	return out, nil
+}
+
+// releaseEveryLookups is how many LookupRows calls may fault in pages before they are released:
+// with batches of ~256 keys that is at most ~4,096 pages (16 MiB) touched between releases.
+const releaseEveryLookups = 16
+
+// forgetChunk bounds how many deletions one ForgetRuns transaction carries, so that forgetting
+// a million-row run neither builds a huge transaction in memory nor holds the lock for long.
+const forgetChunk = 10_000
+
+// ForgetRuns deletes the ledger records written by the given runs (for `import --restart`)
+// and returns how many it deleted. Records written by other runs are kept. It walks the whole
+// ledger, because records are ordered by content rather than by run; restarts are rare.
+func (s *Store) ForgetRuns(runIDs []string) (int, error) {
+	if len(runIDs) == 0 {
+		return 0, nil
+	}
+	ids := make(map[string]bool, len(runIDs))
+	for _, id := range runIDs {
+		ids[id] = true
+	}
+	total := 0
+	var after []byte // last key looked at by the previous chunk
+	for {
+		n, last, err := s.forgetChunk(ids, after)
+		total += n
+		if err != nil {
+			return total, err
+		}
+		if last == nil {
+			return total, nil
+		}
+		after = last
+	}
+}
+
+// forgetChunk deletes up to forgetChunk matching records after the key `after` (from the
+// start when nil). It returns the last key examined, or nil when the walk reached the end.
+func (s *Store) forgetChunk(ids map[string]bool, after []byte) (deleted int, last []byte, err error) {
+	err = s.guardedUpdate(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketLedger)
+		c := b.Cursor()
+		var k, v []byte
+		if after == nil {
+			k, v = c.First()
+		} else {
+			k, v = c.Seek(after)
+			if k != nil && bytes.Equal(k, after) {
+				k, v = c.Next()
+			}
+		}
+		// Collect first and delete afterwards: deleting under a live cursor makes it skip keys.
+		var doomed [][]byte
+		for ; k != nil; k, v = c.Next() {
+			id, err := recordRunID(v)
+			if err != nil {
+				return fmt.Errorf("%s: ledger: %w: %w", s.path, ErrDamaged, err)
+			}
+			if ids[string(id)] {
+				doomed = append(doomed, bytes.Clone(k))
+				if len(doomed) == forgetChunk {
+					last = doomed[len(doomed)-1]
+					break
+				}
+			}
+		}
+		for _, d := range doomed {
+			if err := b.Delete(d); err != nil {
+				return err
+			}
+		}
+		deleted = len(doomed)
+		return nil
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	return deleted, last, nil
+}

@@ -1,0 +1,251 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/gcbatch/gcbatch/getcourse"
+	"github.com/gcbatch/gcbatch/importer"
+	"github.com/gcbatch/gcbatch/mappings"
+)
+
+// importOptions are the import command's flags.
+type importOptions struct {
+	Mapping       string
+	Rate          string
+	Concurrency   int
+	DryRun        bool
+	Restart       bool
+	Resend        bool
+	RetryRejected bool
+	ResendInDoubt bool
+	MaxRows       int
+	Yes           bool
+	Input         string
+	// Resume is the command line that continues this import (built from the flags given).
+	Resume string
+}
+
+func newImportCmd(g *globals) *cobra.Command {
+	o := &importOptions{}
+	cmd := &cobra.Command{
+		Use:   "import --mapping M.yaml [flags] FILE.csv",
+		Short: "Send the rows of a CSV file to GetCourse through a mapping",
+		Long: `import reads FILE.csv, turns each row into API params with the mapping file and sends
+the rows through a rate-limited pool of workers. Every outcome is checkpointed in the state
+file, so rerunning the same command resumes an interrupted import, and a file imported again
+(a nightly upload that grew) sends only its new and changed rows.
+
+Reports go to REPORTS/RUN_ID/: results.csv (every row's outcome), rejected.csv (rejected and
+failed rows with the reason, ready to fix and import again) and summary.json.
+
+The default --rate of 5/s is the pace public GetCourse clients keep; the service documents no
+limit. When the service answers "too many requests" the rate is halved and then raised again
+gradually, so a --rate set too high settles on the account's real limit.
+
+Rows the service might already have (a deal without deal_number or a message, when a crash or
+a timeout hit it in flight) are "in doubt": reported, and not sent again unless you check them
+in GetCourse and say --resend-in-doubt.`,
+		Example: `  gcbatch import --account school --mapping contacts.yaml contacts.csv
+  gcbatch import --mapping orders.yaml --rate 2/s --max-rows 1000 orders.csv
+  gcbatch import --mapping contacts.yaml --dry-run contacts.csv`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return exitErr(2, fmt.Errorf("import takes one CSV file, got %d arguments\nsee 'gcbatch import --help'", len(args)))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Input = args[0]
+			o.Resume = resumeCommand(cmd, args)
+			return runImport(cmd.Context(), g, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&o.Mapping, "mapping", "m", "", "mapping file (YAML) that turns rows into API params (required)")
+	f.StringVar(&o.Rate, "rate", "5/s", "most requests per second (N/s), minute (N/m) or hour (N/h); slowed down automatically when the service pushes back")
+	f.IntVar(&o.Concurrency, "concurrency", importer.DefaultConcurrency, "requests in flight at once")
+	f.BoolVar(&o.DryRun, "dry-run", false, "check every row and write the reports, send nothing (same as validate)")
+	f.BoolVar(&o.Restart, "restart", false, "forget this file's progress and send every row again")
+	f.BoolVar(&o.Resend, "resend", false, "send even rows an earlier run has confirmed")
+	f.BoolVar(&o.RetryRejected, "retry-rejected", false, "send again rows the service rejected in an earlier run")
+	f.BoolVar(&o.ResendInDoubt, "resend-in-doubt", false, "send again rows that may already have reached GetCourse (check them there first)")
+	f.IntVar(&o.MaxRows, "max-rows", 0, "stop cleanly after sending this many rows (0: no limit); rerun to send the next ones")
+	f.BoolVar(&o.Yes, "yes", false, "confirm a target that replaces data (target: groups replaces users' groups)")
+	return cmd
+}
+
+// resumeCommand rebuilds the command line that continues this import: the global flags and
+// import flags the user gave, minus the ones that must not repeat on a resume (--restart
+// would forget the progress again, --resend/--retry-rejected/--resend-in-doubt would resend
+// what this very run sent). The key is never on a gcbatch command line.
+func resumeCommand(cmd *cobra.Command, args []string) string {
+	parts := []string{"gcbatch"}
+	skip := map[string]bool{"restart": true, "resend": true, "retry-rejected": true,
+		"resend-in-doubt": true, "dry-run": true, "progress": true, "log": true, "log-format": true, "help": true}
+	add := func(fl *pflag.Flag) {
+		if skip[fl.Name] || !fl.Changed {
+			return
+		}
+		if fl.Value.Type() == "bool" {
+			parts = append(parts, "--"+fl.Name)
+			return
+		}
+		parts = append(parts, "--"+fl.Name, shellQuote(fl.Value.String()))
+	}
+	cmd.InheritedFlags().VisitAll(add)
+	parts = append(parts, "import")
+	cmd.LocalFlags().VisitAll(add)
+	for _, a := range args {
+		parts = append(parts, shellQuote(a))
+	}
+	return strings.Join(parts, " ")
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:=@+,%", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+func runImport(ctx context.Context, g *globals, o *importOptions) error {
+	if o.Mapping == "" {
+		return exitErr(2, errors.New("--mapping is required: the mapping file says how CSV columns become API params (start one with 'gcbatch mapping init')"))
+	}
+	maxRate, err := importer.ParseRate(o.Rate)
+	if err != nil {
+		return exitErr(2, fmt.Errorf("--rate: %w", err))
+	}
+	if o.Concurrency < 1 || o.Concurrency > 256 {
+		return exitErr(2, fmt.Errorf("--concurrency must be from 1 to 256, not %d", o.Concurrency))
+	}
+	if o.MaxRows < 0 {
+		return exitErr(2, fmt.Errorf("--max-rows must not be negative"))
+	}
+	if _, err := os.Stat(o.Input); err != nil {
+		return exitErr(2, fmt.Errorf("cannot read the input file: %w", err))
+	}
+	if o.DryRun {
+		return runImportDryRun(ctx, g, o)
+	}
+	m, err := mappings.Load(o.Mapping)
+	if err != nil {
+		return exitErr(2, err)
+	}
+	if m.Target == mappings.TargetGroups && !o.Yes {
+		return exitErr(2, errors.New("target groups REPLACES each user's groups (users/update): groups not listed in the file are removed from the user. "+
+			"Check the file with 'gcbatch validate', then rerun with --yes to go ahead"))
+	}
+	for _, w := range m.Warnings() {
+		fmt.Fprintln(g.Stderr, "warning:", w)
+	}
+	st, err := g.openState()
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	var progress io.Writer
+	if g.progressEnabled() {
+		progress = g.Stderr
+	}
+	s, err := importer.Run(ctx, importer.Options{
+		InputPath: o.Input, Mapping: m, MappingPath: o.Mapping, Store: st,
+		NewClient: func(opts ...getcourse.Option) (*getcourse.Client, error) {
+			return g.client(ctx, opts...)
+		},
+		Rate: maxRate, Concurrency: o.Concurrency, MaxRows: o.MaxRows,
+		Resend: o.Resend, RetryRejected: o.RetryRejected, ResendInDoubt: o.ResendInDoubt, Restart: o.Restart,
+		ReportsDir: g.ReportsDir, Command: o.Resume, Progress: progress, Logger: g.Logger, Now: g.Now,
+	})
+	if err != nil {
+		var ee *exitError
+		switch {
+		case errors.As(err, &ee):
+			return err
+		case ctx.Err() != nil:
+			return exitErr(3, fmt.Errorf("interrupted before anything was sent: %w", err))
+		}
+		return exitErr(2, err)
+	}
+	printImportSummary(g.Stdout, s)
+	if code := s.ExitCode(); code != 0 {
+		return exitErr(code, nil)
+	}
+	return nil
+}
+
+// runImportDryRun is --dry-run: the validate command's check, no network, no state.
+func runImportDryRun(ctx context.Context, g *globals, o *importOptions) error {
+	rep, err := importer.Validate(ctx, importer.ValidateOptions{
+		MappingPath: o.Mapping, InputPath: o.Input, ReportsDir: g.ReportsDir,
+		Stdout: g.Stdout, Stderr: g.Stderr, Now: g.Now,
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return exitErr(3, err)
+		}
+		return exitErr(2, err)
+	}
+	if rep.Rejected > 0 {
+		return exitErr(1, nil)
+	}
+	return nil
+}
+
+// printImportSummary is what a person (or a cron mail) reads after an import.
+func printImportSummary(w io.Writer, s *importer.Summary) {
+	c := s.Counts
+	switch s.Status {
+	case importer.StatusDone:
+		fmt.Fprintf(w, "import done: every row is in GetCourse\n")
+	case importer.StatusPartial:
+		fmt.Fprintf(w, "import finished, with rows that need a look (rejected.csv)\n")
+	case importer.StatusInterrupted:
+		fmt.Fprintf(w, "import interrupted: requests in flight were finished and progress saved\n")
+	default:
+		fmt.Fprintf(w, "import stopped: %v\n", s.Reason)
+	}
+	fmt.Fprintf(w, "  rows      %d in %s\n", c.Total, s.Input)
+	fmt.Fprintf(w, "  ok        %d", c.OK)
+	fmt.Fprintf(w, " · rejected %d", c.Rejected)
+	if s.RejectedEarlier > 0 {
+		fmt.Fprintf(w, " (%d by an earlier run)", s.RejectedEarlier)
+	}
+	fmt.Fprintf(w, " · failed %d · in doubt %d · skipped %d (already sent)", c.Failed, c.InDoubt, c.Skipped)
+	if s.Left != 0 {
+		if s.Left < 0 {
+			fmt.Fprintf(w, " · left: some")
+		} else {
+			fmt.Fprintf(w, " · left %d", s.Left)
+		}
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "  time      %s, %d sent, %.1f rows/s (--rate %s", s.Duration.Round(10*time.Millisecond), c.Sent, s.Rate, importer.FormatRate(s.MaxRate))
+	if s.RateLimited > 0 {
+		fmt.Fprintf(w, "; %d rate-limited answers, ended at %s", s.RateLimited, importer.FormatRate(s.FinalRate))
+	}
+	fmt.Fprintln(w, ")")
+	fmt.Fprintf(w, "  reports   %s\n", s.ReportsDir)
+	if c.InDoubt > 0 {
+		fmt.Fprintf(w, "  in doubt  %d rows may already be in GetCourse (see results.csv); check them there, then add --resend-in-doubt to send the ones that are missing\n", c.InDoubt)
+	}
+	if c.Rejected > 0 {
+		fmt.Fprintf(w, "  rejected  fix the rows in rejected.csv and import it with the same mapping\n")
+	}
+	if s.NeedsRerun() {
+		fmt.Fprintf(w, "  resume    %s\n", s.Command)
+	}
+}

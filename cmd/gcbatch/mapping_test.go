@@ -1,0 +1,116 @@
+package main
+
+import (
+	"bytes"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gcbatch/gcbatch/importer"
+	"github.com/gcbatch/gcbatch/mappings"
+)
+
+// runMappingCLI runs `gcbatch mapping ...` with buffers for the streams.
+func runMappingCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	g := &globals{Stdout: &out, Stderr: &errb, Stdin: strings.NewReader(""),
+		Getenv: func(string) string { return "" }, Now: time.Now, Logger: slog.New(slog.DiscardHandler)}
+	code = execute(t.Context(), g, append([]string{"mapping"}, args...))
+	return code, out.String(), errb.String()
+}
+
+func TestMappingInitSamples(t *testing.T) {
+	for _, tc := range []struct {
+		sample, target string
+		want           []string
+	}{
+		{"contacts", "users", []string{"target: users", "column: Email", "user.group_name:"}},
+		{"excel-contacts", "users", []string{"column: Эл. почта", "user.middle_name: Отчество", "{date: DD.MM.YYYY}"}},
+		{"orders", "deals", []string{"deal.deal_number: Номер заказа", "Оплачен: payed", "transform: [money]"}},
+		{"mailing", "messages", []string{"message.email:", "# message.mailing_id:"}},
+	} {
+		t.Run(tc.sample, func(t *testing.T) {
+			csvPath := filepath.Join("..", "..", "samples", tc.sample+".csv")
+			code, out, stderr := runMappingCLI(t, "init", "--target", tc.target, csvPath)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("the guess lacks %q:\n%s", w, out)
+				}
+			}
+			if strings.Contains(stderr, "edit the mapping before use") {
+				t.Errorf("the guess does not load or compile: %s", stderr)
+			}
+			// The guess loads and compiles against the header as the importer reads it.
+			m, err := mappings.Parse("guess.yaml", []byte(out))
+			if err != nil {
+				t.Fatal(err)
+			}
+			src, err := importer.OpenSource(csvPath, importer.SourceOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer src.Close()
+			if _, err := m.Compile(src.Header()); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func TestMappingInitOutputFile(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "m.yaml")
+	csvPath := filepath.Join("..", "..", "samples", "contacts.csv")
+	code, stdout, stderr := runMappingCLI(t, "init", "--target", "users", "-o", out, csvPath)
+	if code != 0 || stdout != "" || !strings.Contains(stderr, "wrote "+out) {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	if _, err := mappings.Load(out); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(out, []byte("mine"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = runMappingCLI(t, "init", "--target", "users", "-o", out, csvPath)
+	if code != 2 || !strings.Contains(stderr, "--force") {
+		t.Fatalf("overwrote without --force: exit %d %s", code, stderr)
+	}
+	if b, _ := os.ReadFile(out); string(b) != "mine" {
+		t.Fatal("the existing file was changed")
+	}
+	if code, _, stderr = runMappingCLI(t, "init", "--target", "users", "--force", "-o", out, csvPath); code != 0 {
+		t.Fatalf("--force: exit %d %s", code, stderr)
+	}
+	if _, err := mappings.Load(out); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestMappingInitUsageErrors(t *testing.T) {
+	csvPath := filepath.Join("..", "..", "samples", "contacts.csv")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no target", []string{"init", csvPath}, "--target is required"},
+		{"bad target", []string{"init", "--target", "orders", csvPath}, "--target must be"},
+		{"no file", []string{"init", "--target", "users"}, "accepts 1 arg"},
+		{"missing file", []string{"init", "--target", "users", filepath.Join(t.TempDir(), "none.csv")}, "none.csv"},
+		{"no subcommand", nil, "needs a subcommand"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := runMappingCLI(t, tc.args...)
+			if code != 2 || !strings.Contains(stderr, tc.want) {
+				t.Fatalf("exit %d, stderr %q; want 2 and %q", code, stderr, tc.want)
+			}
+		})
+	}
+}

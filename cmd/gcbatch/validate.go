@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gcbatch/gcbatch/importer"
+	"github.com/gcbatch/gcbatch/mappings"
+)
+
+// validateOptions are the validate command's flags and argument.
+type validateOptions struct {
+	Mapping string
+	Show    int
+	Input   string
+}
+
+func newValidateCmd(g *globals) *cobra.Command {
+	o := &validateOptions{}
+	cmd := &cobra.Command{
+		Use:   "validate --mapping M.yaml [--show N] FILE.csv",
+		Short: "Check every row of a CSV file against a mapping, without sending anything",
+		Long: `validate reads FILE.csv the way import would (encoding and delimiter from the mapping's
+csv: section, else detected), maps every row to API params and reports what would be rejected.
+Nothing goes over the network and no API key is needed.
+
+It prints how the file was read, the mapping's warnings (such as deals without deal_number,
+which are not safe to send twice), the first rejected rows with their line numbers and
+columns, and the counts. Every rejected row, with the reason in an added "error" column, is
+written to REPORTS/validate-YYYYMMDD-HHMMSS/rejected.csv (--reports, default
+gcbatch-reports), in the input's own delimiter and encoding: fix the rows there and validate
+or import that file with the same mapping. The file is written even when every row is valid
+(header only), so scripts always find it.
+
+--show N prints the params of the first N valid rows to stdout as JSON lines,
+{"line": L, "params": {...}}, L being the CSV line where the row starts (the header is
+line 1): exactly what import would send. The summary then goes to stderr.
+
+Exit codes: 0 every row is valid; 1 some rows are rejected; 2 the mapping, the file or a flag
+is wrong (each mapping problem is listed as file:line:column: message) and nothing was checked;
+3 interrupted.`,
+		Example: `  gcbatch validate --mapping samples/contacts.yaml samples/contacts.csv
+  gcbatch validate --mapping orders.yaml --show 3 orders.csv | jq .params.deal`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return exitErr(2, fmt.Errorf("validate takes one CSV file, got %d arguments\nsee 'gcbatch validate --help'", len(args)))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Input = args[0]
+			return runValidate(cmd.Context(), g, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&o.Mapping, "mapping", "m", "", "mapping file (YAML) that turns rows into API params (required)")
+	f.IntVar(&o.Show, "show", 0, "print the params of the first N valid rows to stdout as JSON lines")
+	return cmd
+}
+
+// runValidate checks the file and turns the outcome into the exit code.
+func runValidate(ctx context.Context, g *globals, o *validateOptions) error {
+	if o.Mapping == "" {
+		return exitErr(2, errors.New("--mapping is required: the mapping file says how CSV columns become API params (start one with 'gcbatch mapping init')"))
+	}
+	if o.Show < 0 {
+		return exitErr(2, fmt.Errorf("--show must not be negative, got %d", o.Show))
+	}
+	rep, err := importer.Validate(ctx, importer.ValidateOptions{
+		MappingPath: o.Mapping,
+		InputPath:   o.Input,
+		ReportsDir:  g.ReportsDir,
+		Show:        o.Show,
+		Stdout:      g.Stdout,
+		Stderr:      g.Stderr,
+		Now:         g.Now,
+	})
+	if err != nil {
+		if n := printLoadErrors(g, err); n > 0 {
+			return exitErr(2, fmt.Errorf("%s: %d %s; no row was checked", o.Mapping, n, plural(n, "problem", "problems")))
+		}
+		if ctx.Err() != nil {
+			return exitErr(3, fmt.Errorf("interrupted: %w", err))
+		}
+		return exitErr(2, err)
+	}
+	if rep.Rejected > 0 {
+		return exitErr(1, nil)
+	}
+	return nil
+}
+
+// printLoadErrors prints each mapping problem on its own line (file:line:col: msg (hint)) and
+// returns how many there were; 0 when err is not about the mapping.
+func printLoadErrors(g *globals, err error) int {
+	var list mappings.LoadErrors
+	if errors.As(err, &list) {
+		for _, e := range list {
+			fmt.Fprintln(g.Stderr, e.Error())
+		}
+		return len(list)
+	}
+	var one *mappings.LoadError
+	if errors.As(err, &one) {
+		fmt.Fprintln(g.Stderr, one.Error())
+		return 1
+	}
+	return 0
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

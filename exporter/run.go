@@ -1,0 +1,679 @@
+package exporter
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/gcbatch/gcbatch/checkpoint"
+	"github.com/gcbatch/gcbatch/getcourse"
+)
+
+// Client is what an export needs of getcourse.Client.
+type Client interface {
+	Account() string
+	StartExport(ctx context.Context, r getcourse.ExportRequest) (int64, error)
+	OpenExport(ctx context.Context, id int64) (io.ReadCloser, error)
+}
+
+// Defaults of Options.
+const (
+	DefaultWait        = 30 * time.Minute
+	DefaultPollInitial = 5 * time.Second
+	DefaultPollMax     = time.Minute
+	DefaultBusyInitial = 15 * time.Second
+	DefaultReuseWithin = 24 * time.Hour
+)
+
+// Options configure one export.
+type Options struct {
+	// Output is the file to write; "-" writes to Stdout (no atomic rename then).
+	Output string
+	Stdout io.Writer
+
+	// Format is csv (default) or jsonl.
+	Format Format
+	// Delimiter of CSV output (default ',').
+	Delimiter byte
+	// BOM starts the file with a UTF-8 byte order mark, which Excel needs to read UTF-8.
+	BOM bool
+	// CRLF ends lines with CR LF (Excel style) instead of LF.
+	CRLF bool
+	// EscapeFormulas prefixes cells that Excel would run as formulas (= + - @ TAB CR, but not
+	// plain numbers) with an apostrophe: CSV injection. Off by default because it changes data.
+	EscapeFormulas bool
+	// Columns picks and renames columns; nil keeps all in the service's order.
+	Columns []Column
+	// Normalize turns Russian money into plain decimals and service dates into ISO 8601.
+	Normalize bool
+
+	// Wait bounds the whole wait for the export: starting through 905 and polling (default 30m).
+	Wait time.Duration
+	// PollInitial is the first wait before polling a new export (default 5s); the wait grows by
+	// half each poll up to PollMax (default 1m). Tests shrink both.
+	PollInitial, PollMax time.Duration
+	// BusyInitial is the first wait after a 905 answer (default 15s, growing up to PollMax).
+	BusyInitial time.Duration
+	// ReuseWithin is how old a pending export with the same parameters may be to be collected
+	// instead of starting a new one (default 24h; older ones can still be fetched by id).
+	ReuseWithin time.Duration
+
+	// Store keeps pending exports (required).
+	Store *checkpoint.Store
+	// Budget, when set, is told about 903 answers and reports what is left.
+	Budget *checkpoint.Budget
+	// Command is the command line that resumes this export, kept in the state for people.
+	Command string
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Notify receives one line about each notable event (905, resuming, waiting); may be nil.
+	Notify func(msg string)
+	// Progress, when set, is updated as the export goes (read it from another goroutine).
+	Progress *Progress
+
+	fetching bool // set by Fetch: advice differs
+}
+
+// Progress is the live state of an export for a progress display; the exporter writes it and
+// another goroutine reads it.
+type Progress struct {
+	Phase    atomic.Value // string: "starting", "waiting for another export", "waiting", "downloading"
+	ExportID atomic.Int64
+	Polls    atomic.Int64
+	Rows     atomic.Int64
+}
+
+func (p *Progress) phase(s string) {
+	if p != nil {
+		p.Phase.Store(s)
+	}
+}
+
+// PhaseString returns the current phase ("" before the start).
+func (p *Progress) PhaseString() string {
+	s, _ := p.Phase.Load().(string)
+	return s
+}
+
+// Result describes a finished export.
+type Result struct {
+	ExportID int64
+	// Resumed is set when a pending export from an earlier run was collected.
+	Resumed bool
+	Rows    int64
+	Columns int
+	Output  string
+	Polls   int
+	// Ragged counts items with more cells than fields (kept in CSV, keyed "#N" in JSONL).
+	Ragged int64
+	Took   time.Duration
+}
+
+// WaitExpiredError says the export was not ready within --wait. The export stays pending: the
+// same command collects it later without starting another.
+type WaitExpiredError struct {
+	ExportID int64
+	Wait     time.Duration
+	Busy     bool // still refused with 905 (nothing started)
+}
+
+func (e *WaitExpiredError) Error() string {
+	if e.Busy {
+		return fmt.Sprintf("another export was still running on the account after %s (905); nothing was started: rerun later, or raise --wait", e.Wait)
+	}
+	return fmt.Sprintf("export %d was not ready after %s; it stays recorded: rerun the same command (or gcbatch export fetch %d) to keep waiting without starting a new one", e.ExportID, e.Wait, e.ExportID)
+}
+
+// StreamError is a download that broke after it started (connection cut, malformed JSON). The
+// temporary file is removed and the export stays pending.
+type StreamError struct {
+	ExportID int64
+	Rows     int64
+	Err      error
+}
+
+func (e *StreamError) Error() string {
+	return fmt.Sprintf("export %d: the download broke after %d rows: %v; no file was written, and the export is still collectable: rerun the same command", e.ExportID, e.Rows, e.Err)
+}
+
+func (e *StreamError) Unwrap() error { return e.Err }
+
+// failedError is a 910 answer with advice.
+type failedError struct {
+	err   error
+	id    int64
+	fetch bool
+}
+
+func (e *failedError) Error() string {
+	if e.fetch {
+		return fmt.Sprintf("%v: GetCourse could not build export %d, or does not know it (an id of another account, or one it no longer keeps)", e.err, e.id)
+	}
+	return fmt.Sprintf("%v: GetCourse could not build export %d, or no longer has it; try narrower filters (e.g. a shorter --created-from/--created-to range), which starts a new export", e.err, e.id)
+}
+
+func (e *failedError) Unwrap() error { return e.err }
+
+// OutputError is a problem with the output file itself (folder missing, no permission, disk full).
+type OutputError struct{ Err error }
+
+func (e *OutputError) Error() string { return "output: " + e.Err.Error() }
+func (e *OutputError) Unwrap() error { return e.Err }
+
+func (o *Options) defaults() {
+	if o.Wait <= 0 {
+		o.Wait = DefaultWait
+	}
+	if o.PollInitial <= 0 {
+		o.PollInitial = DefaultPollInitial
+	}
+	if o.PollMax <= 0 {
+		o.PollMax = DefaultPollMax
+	}
+	if o.PollMax < o.PollInitial {
+		o.PollMax = o.PollInitial
+	}
+	if o.BusyInitial <= 0 {
+		o.BusyInitial = DefaultBusyInitial
+	}
+	if o.ReuseWithin <= 0 {
+		o.ReuseWithin = DefaultReuseWithin
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Format == "" {
+		o.Format = FormatCSV
+	}
+	if o.Stdout == nil {
+		o.Stdout = os.Stdout
+	}
+}
+
+// CanonicalFilters is the stable form of a filter list used to recognise the same export:
+// PHP-style keys sorted, values query-escaped.
+func CanonicalFilters(fs []getcourse.Filter) string {
+	parts := make([]string, len(fs))
+	for i, f := range fs {
+		parts[i] = url.QueryEscape(f.Key()) + "=" + url.QueryEscape(f.Value)
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, "&")
+}
+
+// Run exports req into o.Output: it collects a pending export with the same parameters if the
+// state has one, or starts a new one (waiting through 905), records its id before the first
+// poll, polls until it is ready within o.Wait, and streams it into the file.
+func Run(ctx context.Context, c Client, req getcourse.ExportRequest, o Options) (*Result, error) {
+	o.defaults()
+	if o.Store == nil {
+		return nil, errors.New("exporter: no state store")
+	}
+	if len(req.Filters) == 0 {
+		return nil, &getcourse.APIError{Kind: getcourse.KindBadFilter, Method: "GET", Path: "/pl/api/account/" + string(req.Object),
+			Message: "at least one filter is required; nothing was sent"}
+	}
+	out, err := createOutput(o)
+	if err != nil {
+		return nil, err
+	}
+	defer out.discard()
+
+	began := o.Now()
+	deadline := began.Add(o.Wait)
+	account := c.Account()
+	filters := CanonicalFilters(req.Filters)
+	res := &Result{}
+
+	pending, found, err := o.Store.FindPendingExport(account, string(req.Object), req.GroupID, filters, began.Add(-o.ReuseWithin))
+	if err != nil {
+		return nil, err
+	}
+	if found {
+		res.ExportID, res.Resumed = pending.ID, true
+		if o.Progress != nil {
+			o.Progress.ExportID.Store(pending.ID)
+		}
+		o.notify(fmt.Sprintf("collecting export %d started at %s by an earlier run (same parameters; no new export is started)",
+			pending.ID, pending.Started.Local().Format("2006-01-02 15:04:05")))
+		// An old export may be ready already: poll at once.
+		err := collect(ctx, c, pending.ID, &o, out, res, 0, deadline)
+		if getcourse.KindOf(err) != getcourse.KindExportFailed {
+			if err != nil {
+				return res, err
+			}
+			res.Took = o.Now().Sub(began)
+			return res, nil
+		}
+		// The service no longer has it (or it failed): collect marked it failed; start afresh,
+		// which is what the command asks for.
+		o.notify(fmt.Sprintf("export %d from the earlier run is not available any more (%v); starting a new one", pending.ID, errors.Unwrap(err)))
+		res.Resumed = false
+	}
+	id, err := start(ctx, c, req, &o, deadline)
+	if err != nil {
+		return res, err
+	}
+	rec := checkpoint.Export{ID: id, Account: account, Object: string(req.Object), GroupID: req.GroupID,
+		Filters: filters, Command: o.Command, Status: checkpoint.ExportPending, Started: o.Now()}
+	if err := o.Store.PutExport(rec); err != nil {
+		return res, fmt.Errorf("export %d was started but could not be recorded (%w); collect it with: gcbatch export fetch %d -o FILE", id, err, id)
+	}
+	res.ExportID = id
+	if o.Progress != nil {
+		o.Progress.ExportID.Store(id)
+	}
+	// A fresh export is never ready at once.
+	if err := collect(ctx, c, id, &o, out, res, o.PollInitial, deadline); err != nil {
+		return res, err
+	}
+	res.Took = o.Now().Sub(began)
+	return res, nil
+}
+
+// Fetch collects export id, known to the state or not, without starting anything.
+func Fetch(ctx context.Context, c Client, id int64, o Options) (*Result, error) {
+	o.defaults()
+	o.fetching = true
+	if o.Store == nil {
+		return nil, errors.New("exporter: no state store")
+	}
+	if id <= 0 {
+		return nil, fmt.Errorf("export id must be a positive number, not %d", id)
+	}
+	out, err := createOutput(o)
+	if err != nil {
+		return nil, err
+	}
+	defer out.discard()
+	began := o.Now()
+	account := c.Account()
+	res := &Result{ExportID: id}
+	if _, err := o.Store.GetExport(account, id); errors.Is(err, checkpoint.ErrNotFound) {
+		// Record it so that the summary and a later `runs`-style look at the state know it.
+		rec := checkpoint.Export{ID: id, Account: account, Object: "fetch", Command: o.Command,
+			Status: checkpoint.ExportPending, Started: began}
+		if err := o.Store.PutExport(rec); err != nil {
+			return nil, err
+		}
+	} else if err != nil {
+		return nil, err
+	}
+	if o.Progress != nil {
+		o.Progress.ExportID.Store(id)
+	}
+	if err := collect(ctx, c, id, &o, out, res, 0, began.Add(o.Wait)); err != nil {
+		return res, err
+	}
+	res.Took = o.Now().Sub(began)
+	return res, nil
+}
+
+func (o *Options) notify(msg string) {
+	if o.Notify != nil {
+		o.Notify(msg)
+	}
+}
+
+// start asks for a new export, waiting through 905 answers until deadline.
+func start(ctx context.Context, c Client, req getcourse.ExportRequest, o *Options, deadline time.Time) (int64, error) {
+	o.Progress.phase("starting")
+	interval := o.BusyInitial
+	for {
+		id, err := c.StartExport(ctx, req)
+		if err == nil {
+			return id, nil
+		}
+		if err := o.budgetAnswer(err); err != nil {
+			return 0, err
+		}
+		if getcourse.KindOf(err) != getcourse.KindBusy {
+			return 0, explain(err, req)
+		}
+		wait := interval
+		if left := deadline.Sub(o.Now()); left < wait {
+			wait = left
+		}
+		if wait <= 0 {
+			return 0, &WaitExpiredError{Wait: o.Wait, Busy: true}
+		}
+		msg := fmt.Sprintf("another export is running on the account (905); nothing was started; trying again in %s", wait.Round(time.Second))
+		if others := o.otherPending(c.Account()); others != "" {
+			msg += "; " + others
+		}
+		o.notify(msg)
+		o.Progress.phase("waiting for another export")
+		if err := sleep(ctx, wait); err != nil {
+			return 0, err
+		}
+		interval = grow(interval, o.PollMax)
+	}
+}
+
+// otherPending names the uncollected exports of the account: one of ours never collected may be
+// what blocks the service.
+func (o *Options) otherPending(account string) string {
+	all, err := o.Store.ListExports(account)
+	if err != nil {
+		return ""
+	}
+	var ids []string
+	for _, e := range all {
+		if e.Status == checkpoint.ExportPending {
+			ids = append(ids, strconv.FormatInt(e.ID, 10))
+		}
+	}
+	if len(ids) == 0 {
+		return ""
+	}
+	return "uncollected exports in the state file: " + strings.Join(ids, ", ") + " (gcbatch export fetch ID -o FILE collects one)"
+}
+
+// budgetAnswer records a 903 from the service in the budget and returns err if it is a budget
+// refusal of either kind (nil otherwise).
+func (o *Options) budgetAnswer(err error) error {
+	if getcourse.KindOf(err) != getcourse.KindBudget {
+		return nil
+	}
+	var ae *getcourse.APIError
+	if errors.As(err, &ae) && ae.Code == 903 && o.Budget != nil {
+		if merr := o.Budget.MarkSpent(); merr != nil {
+			return errors.Join(err, merr)
+		}
+		_, until := o.Budget.Remaining()
+		return fmt.Errorf("%w: the account's export budget is spent (every integration of the account shares it); gcbatch will not call again before %s: rerun then, or pass --wait-for-budget", err, until.Local().Format("2006-01-02 15:04:05"))
+	}
+	return err
+}
+
+// explain adds what the user can do to the service's filter errors.
+func explain(err error, req getcourse.ExportRequest) error {
+	var ae *getcourse.APIError
+	if !errors.As(err, &ae) || ae.Kind != getcourse.KindBadFilter {
+		return err
+	}
+	var status string
+	for _, f := range req.Filters {
+		if f.Name == "status" {
+			status = f.Value
+		}
+	}
+	switch {
+	case ae.Code == 908:
+		return fmt.Errorf("%w: give at least one filter, e.g. --created-from 2024-01-01", err)
+	case status != "":
+		return fmt.Errorf("%w: the service refused the status filter %q; use one of the values it lists", err, status)
+	}
+	return err
+}
+
+// collect polls export id until it is ready and streams it into out.
+func collect(ctx context.Context, c Client, id int64, o *Options, out *output, res *Result, first time.Duration, deadline time.Time) error {
+	interval := first
+	next := o.PollInitial
+	for {
+		if interval > 0 {
+			wait := interval
+			if left := deadline.Sub(o.Now()); left < wait {
+				wait = left
+			}
+			if wait <= 0 {
+				return &WaitExpiredError{ExportID: id, Wait: o.Wait}
+			}
+			o.Progress.phase("waiting")
+			if err := sleep(ctx, wait); err != nil {
+				return err
+			}
+		}
+		body, err := c.OpenExport(ctx, id)
+		res.Polls++
+		if o.Progress != nil {
+			o.Progress.Polls.Add(1)
+		}
+		if err == nil {
+			return download(ctx, c.Account(), id, body, o, out, res)
+		}
+		if err := o.budgetAnswer(err); err != nil {
+			return err
+		}
+		switch getcourse.KindOf(err) {
+		case getcourse.KindNotReady:
+			interval, next = next, grow(next, o.PollMax)
+			if !deadline.After(o.Now()) {
+				return &WaitExpiredError{ExportID: id, Wait: o.Wait}
+			}
+			continue
+		case getcourse.KindExportFailed:
+			if merr := o.Store.MarkExportFailed(c.Account(), id, err.Error()); merr != nil {
+				return errors.Join(err, merr)
+			}
+			return &failedError{err: err, id: id, fetch: o.fetching}
+		}
+		return err
+	}
+}
+
+// download streams a ready body into the output and records the export as collected.
+func download(ctx context.Context, account string, id int64, body io.ReadCloser, o *Options, out *output, res *Result) error {
+	defer body.Close()
+	o.Progress.phase("downloading")
+	rows, cols, ragged, err := stream(ctx, body, out, o)
+	res.Rows, res.Columns, res.Ragged = rows, cols, ragged
+	if err != nil {
+		var ce *ColumnError
+		var oe *OutputError
+		if errors.As(err, &ce) || errors.As(err, &oe) || ctx.Err() != nil {
+			return err
+		}
+		return &StreamError{ExportID: id, Rows: rows, Err: err}
+	}
+	if err := out.commit(); err != nil {
+		return err
+	}
+	res.Output = out.name()
+	return o.Store.MarkExportCollected(account, id, res.Output, rows, o.Now())
+}
+
+// stream decodes body into out. Items that arrive before fields are spooled to a temporary
+// file, so that the header still comes first and memory stays flat.
+func stream(ctx context.Context, body io.Reader, out *output, o *Options) (rows int64, cols int, ragged int64, err error) {
+	dec := NewDecoder(body)
+	var rw rowWriter
+	var lay *layout
+	var spool *spoolFile
+	defer func() {
+		if spool != nil {
+			spool.close()
+		}
+	}()
+	width := 0
+	emit := func(cells [][]byte) error {
+		if len(cells) > width && lay.pick == nil {
+			ragged++
+		}
+		if err := rw.row(cells); err != nil {
+			return &OutputError{Err: err}
+		}
+		rows++
+		if o.Progress != nil && rows&1023 == 0 {
+			o.Progress.Rows.Store(rows)
+		}
+		return nil
+	}
+	begin := func(fields []string) error {
+		var err error
+		if lay, err = newLayout(fields, o.Columns); err != nil {
+			return err
+		}
+		width = len(fields)
+		cols = len(lay.header)
+		rw = newRowWriter(out.w, o, lay.pick)
+		if o.BOM && o.Format != FormatJSONL {
+			out.w.WriteString("\ufeff")
+		}
+		if err := rw.header(lay.header); err != nil {
+			return &OutputError{Err: err}
+		}
+		if spool != nil {
+			if err := spool.replay(emit); err != nil {
+				return err
+			}
+			spool.close()
+			spool = nil
+		}
+		return nil
+	}
+	for {
+		if rows&4095 == 0 && ctx.Err() != nil {
+			return rows, cols, ragged, ctx.Err()
+		}
+		part, err := dec.Next()
+		switch {
+		case err == io.EOF:
+			if rw == nil {
+				if !dec.SawFields() && dec.Items() > 0 {
+					return rows, cols, ragged, errors.New("the answer holds items but no fields (column titles)")
+				}
+				if err := begin(nil); err != nil {
+					return rows, cols, ragged, err
+				}
+			}
+			if o.Progress != nil {
+				o.Progress.Rows.Store(rows)
+			}
+			return rows, cols, ragged, nil
+		case err != nil:
+			return rows, cols, ragged, err
+		case part == PartFields:
+			if rw != nil {
+				return rows, cols, ragged, errors.New("the answer holds two fields lists")
+			}
+			if err := begin(dec.Fields()); err != nil {
+				return rows, cols, ragged, err
+			}
+		case part == PartItem:
+			if rw == nil {
+				if spool == nil {
+					if spool, err = newSpool(out.dir()); err != nil {
+						return rows, cols, ragged, &OutputError{Err: err}
+					}
+				}
+				if err := spool.write(dec.Cells()); err != nil {
+					return rows, cols, ragged, &OutputError{Err: err}
+				}
+				continue
+			}
+			if err := emit(dec.Cells()); err != nil {
+				return rows, cols, ragged, err
+			}
+		}
+	}
+}
+
+// grow lengthens a poll interval by half, up to max.
+func grow(d, max time.Duration) time.Duration {
+	d += d / 2
+	if d > max {
+		d = max
+	}
+	return d
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// output is the destination: a temporary file beside the target, renamed when complete, or
+// standard output.
+type output struct {
+	target string
+	f      *os.File
+	w      *bufio.Writer
+	stdout bool
+	done   bool
+}
+
+func createOutput(o Options) (*output, error) {
+	if o.Output == "" {
+		return nil, &OutputError{Err: errors.New("no output file (-o FILE, or -o - for standard output)")}
+	}
+	if o.Output == "-" {
+		return &output{target: "-", stdout: true, w: bufio.NewWriterSize(o.Stdout, 256<<10)}, nil
+	}
+	dir, base := filepath.Split(o.Output)
+	if dir == "" {
+		dir = "."
+	}
+	if st, err := os.Stat(o.Output); err == nil && st.IsDir() {
+		return nil, &OutputError{Err: fmt.Errorf("%s is a folder; give a file name", o.Output)}
+	}
+	// Created now, before any call, so that a bad path costs no budget. CreateTemp makes it 0600.
+	f, err := os.CreateTemp(dir, "."+base+".*.part")
+	if err != nil {
+		return nil, &OutputError{Err: err}
+	}
+	return &output{target: o.Output, f: f, w: bufio.NewWriterSize(f, 256<<10)}, nil
+}
+
+func (out *output) dir() string {
+	if out.stdout {
+		return ""
+	}
+	return filepath.Dir(out.target)
+}
+
+func (out *output) name() string {
+	if out.stdout {
+		return "standard output"
+	}
+	return out.target
+}
+
+// commit flushes and, for a file, syncs and renames it over the target.
+func (out *output) commit() error {
+	if err := out.w.Flush(); err != nil {
+		return &OutputError{Err: err}
+	}
+	out.done = true
+	if out.stdout {
+		return nil
+	}
+	if err := out.f.Sync(); err != nil {
+		return &OutputError{Err: err}
+	}
+	if err := out.f.Close(); err != nil {
+		return &OutputError{Err: err}
+	}
+	if err := os.Rename(out.f.Name(), out.target); err != nil {
+		os.Remove(out.f.Name())
+		return &OutputError{Err: err}
+	}
+	return nil
+}
+
+// discard removes the temporary file unless commit succeeded.
+func (out *output) discard() {
+	if out.done || out.stdout {
+		return
+	}
+	out.f.Close()
+	os.Remove(out.f.Name())
+}

@@ -1,0 +1,443 @@
+package getcourse
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+)
+
+const (
+	// maxBody caps an answer read into memory (everything but a streamed export).
+	maxBody = 16 << 20
+	// peekSize is how much of an export answer is read to classify it before streaming the rest.
+	peekSize = 64 << 10
+)
+
+// callSpec describes one API call. The key is not in it: it is added to each attempt's request
+// as it is built, so nothing else ever holds it.
+type callSpec struct {
+	method     string
+	path       string     // /pl/api/..., appended to the base URL's path
+	form       url.Values // POST fields, without the key
+	query      url.Values // GET query, without the key
+	idempotent bool
+	collect    bool // an export collection (BudgetCall.Collect)
+	stream     bool // OpenExport: a large ready answer is handed back unread
+}
+
+// reply is a classified successful answer.
+type reply struct {
+	env    *envelope
+	body   []byte        // the whole body, unless streamed
+	stream io.ReadCloser // a ready export too large to peek whole
+}
+
+// attemptInfo is what the retry loop needs to know about an attempt besides its error.
+type attemptInfo struct {
+	wrote     bool // the request may have reached the service
+	emptyHTML bool // HTTP 200, text/html, nothing in it
+}
+
+// timeoutError is the cause of an attempt cut by the client's own watchdog. It behaves like a
+// net.Error timeout and matches context.DeadlineExceeded.
+type timeoutError time.Duration
+
+func (e timeoutError) Error() string      { return fmt.Sprintf("no answer within %v", time.Duration(e)) }
+func (timeoutError) Timeout() bool        { return true }
+func (timeoutError) Temporary() bool      { return true }
+func (timeoutError) Is(target error) bool { return target == context.DeadlineExceeded }
+
+// honourRetryAfter makes the backoff wait at least as long as the service asked
+// (Retry-After), and gives up when that wait would cross the call's MaxElapsed.
+type honourRetryAfter struct {
+	backoff.BackOff
+	exp        *backoff.ExponentialBackOff
+	retryAfter *time.Duration
+}
+
+func (b *honourRetryAfter) NextBackOff() time.Duration {
+	d := b.BackOff.NextBackOff()
+	if d == backoff.Stop {
+		return d
+	}
+	if ra := *b.retryAfter; ra > d {
+		if b.exp.MaxElapsedTime > 0 && b.exp.GetElapsedTime()+ra > b.exp.MaxElapsedTime {
+			return backoff.Stop
+		}
+		d = ra
+	}
+	return d
+}
+
+// do runs one call: rate limit, budget, attempt, classification and retries. Every wait
+// (limiter, backoff) selects on ctx. The result is a reply or an error; an *APIError for
+// everything about the service, the budget's own error (wrapped) when it refused the call.
+func (c *Client) do(ctx context.Context, s callSpec) (*reply, error) {
+	var (
+		attempt    int
+		emptyHTML  int
+		last       *APIError
+		notified   bool
+		out        *reply
+		retryAfter time.Duration
+	)
+	// A fresh BackOff per call: they hold state and are not safe for concurrent use.
+	exp := backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(c.retry.InitialInterval),
+		backoff.WithMaxInterval(c.retry.MaxInterval),
+		backoff.WithMaxElapsedTime(c.retry.MaxElapsed),
+	)
+	b := backoff.WithContext(&honourRetryAfter{
+		BackOff:    backoff.WithMaxRetries(exp, uint64(c.retry.MaxRetries)),
+		exp:        exp,
+		retryAfter: &retryAfter,
+	}, ctx)
+
+	op := func() error {
+		attempt++
+		notified = false
+		r, aerr, info, stop := c.attempt(ctx, s, emptyHTML)
+		if stop != nil {
+			return backoff.Permanent(stop)
+		}
+		if aerr == nil {
+			out = r
+			return nil
+		}
+		last = aerr
+		retryAfter = aerr.RetryAfter
+		if info.emptyHTML {
+			emptyHTML++
+		}
+		if !mayRetry(s, aerr, info) {
+			return backoff.Permanent(aerr)
+		}
+		if ctx.Err() != nil {
+			// A retry was due but the caller has stopped: say "interrupted", not the glitch.
+			return backoff.Permanent(c.interrupted(s, ctx.Err(), aerr))
+		}
+		return aerr
+	}
+	notify := func(err error, wait time.Duration) {
+		var ae *APIError
+		if c.notify != nil && errors.As(err, &ae) {
+			notified = true
+			c.notify(Event{Err: ae, Attempt: attempt, Wait: wait})
+		}
+	}
+	err := backoff.RetryNotify(op, b, notify)
+	if err == nil {
+		return out, nil
+	}
+	if last != nil && last.Kind == KindRateLimited && !notified && c.notify != nil {
+		// The last rate-limited answer is not retried, but the importer must still slow down.
+		c.notify(Event{Err: last, Attempt: attempt})
+	}
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return nil, err
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return nil, c.interrupted(s, err, last)
+	}
+	return nil, err
+}
+
+// interrupted is the error of a call stopped by its context between attempts; it matches
+// context.Canceled or DeadlineExceeded with errors.Is and names the last failure, if any.
+func (c *Client) interrupted(s callSpec, ctxErr error, last *APIError) *APIError {
+	msg := "interrupted: " + Redact(ctxErr.Error(), c.key)
+	if last != nil {
+		msg += " (after: " + last.Message + ")"
+	}
+	return &APIError{Kind: KindTransport, Method: s.method, Path: s.path, Message: msg, Err: ctxErr}
+}
+
+// mayRetry decides whether a failed attempt is tried again. Idempotent calls follow retryable.
+// A non-idempotent call is retried only when the service certainly did nothing: a rate-limited
+// answer, or a network failure before the request was written. Any other doubtful failure is
+// marked InDoubt and returned.
+func mayRetry(s callSpec, aerr *APIError, info attemptInfo) bool {
+	if s.idempotent || aerr.Kind == KindRateLimited {
+		ok, _ := retryable(aerr)
+		return ok
+	}
+	switch aerr.Kind {
+	case KindTransport:
+		if !info.wrote {
+			ok, _ := retryable(aerr)
+			return ok
+		}
+		aerr.InDoubt = true
+	case KindServer, KindProtocol, KindUnknown:
+		aerr.InDoubt = true
+	}
+	return false
+}
+
+// attempt sends one request and classifies the answer. stop is set when the call must end
+// without an answer to classify: the limiter wait was interrupted, or the budget refused.
+func (c *Client) attempt(ctx context.Context, s callSpec, emptyHTMLBefore int) (r *reply, aerr *APIError, info attemptInfo, stop error) {
+	if err := c.limiter.Wait(ctx); err != nil {
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		} else {
+			// The limiter refuses waits that would end after ctx's deadline.
+			err = fmt.Errorf("%w: %v", context.DeadlineExceeded, err)
+		}
+		return nil, nil, info, &APIError{Kind: KindTransport, Method: s.method, Path: s.path,
+			Message: "interrupted while waiting for the rate limiter: " + err.Error(), Err: err}
+	}
+	if c.budget != nil && isExportPath(s.path) {
+		if err := c.budget.Spend(ctx, BudgetCall{Method: s.method, Path: s.path, Collect: s.collect}); err != nil {
+			return nil, nil, info, fmt.Errorf("%s %s: %w", s.method, s.path, err)
+		}
+	}
+
+	// The watchdog bounds the attempt; for a streamed export it is re-armed on every read, so
+	// it limits silence rather than the length of a big download.
+	actx, cancel := context.WithCancelCause(ctx)
+	watchdog := time.AfterFunc(c.timeout, func() { cancel(timeoutError(c.timeout)) })
+	finish := func() {
+		watchdog.Stop()
+		cancel(nil)
+	}
+
+	var wrote atomic.Bool
+	trace := &httptrace.ClientTrace{
+		// Headers written means bytes may be on the wire: from here on the service may act
+		// on the request even if we never see its answer.
+		WroteHeaders: func() { wrote.Store(true) },
+	}
+	req, err := c.newRequest(httptrace.WithClientTrace(actx, trace), s)
+	if err != nil {
+		finish()
+		return nil, nil, info, &APIError{Kind: KindInternal, Method: s.method, Path: s.path,
+			Message: Redact(err.Error(), c.key)}
+	}
+	a := answer{method: s.method, path: s.path, emptyHTMLBefore: emptyHTMLBefore}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		info.wrote = wrote.Load()
+		a.err = c.transportErr(actx, err)
+		finish()
+		_, aerr = classify(a, c.key)
+		return nil, aerr, info, nil
+	}
+	// An answer came back, so the service saw the request.
+	info.wrote = true
+	a.status, a.header = resp.StatusCode, resp.Header
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		if loc, err := resp.Location(); err == nil {
+			a.location = loc
+		}
+	}
+
+	var prefix []byte
+	if s.stream && resp.StatusCode == http.StatusOK && !looksHTML(nil, mediaType(resp.Header)) {
+		peek := make([]byte, peekSize)
+		n, rerr := io.ReadFull(resp.Body, peek)
+		switch {
+		case rerr == nil && exportLooksReady(peek):
+			env := &envelope{Success: flag{true, true}}
+			return &reply{env: env, stream: &exportStream{
+				r: io.MultiReader(bytes.NewReader(peek), resp.Body), body: resp.Body,
+				ctx: actx, cancel: cancel, watchdog: watchdog, timeout: c.timeout,
+				key: c.key, path: s.path,
+			}}, nil, info, nil
+		case rerr == nil:
+			prefix = peek // big but not a ready export: read it whole and classify
+		case errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF):
+			a.body = peek[:n]
+			return c.finishAnswer(a, resp, finish, info)
+		default:
+			resp.Body.Close()
+			a.err = c.transportErr(actx, rerr)
+			finish()
+			_, aerr = classify(a, c.key)
+			return nil, aerr, info, nil
+		}
+	}
+	body, rerr := io.ReadAll(io.LimitReader(resp.Body, maxBody+1-int64(len(prefix))))
+	if rerr != nil {
+		resp.Body.Close()
+		a.err = c.transportErr(actx, rerr)
+		finish()
+		_, aerr = classify(a, c.key)
+		return nil, aerr, info, nil
+	}
+	if len(prefix) > 0 {
+		body = append(prefix, body...)
+	}
+	if len(body) > maxBody {
+		resp.Body.Close()
+		finish()
+		return nil, &APIError{Kind: KindProtocol, Method: s.method, Path: s.path, HTTPStatus: resp.StatusCode,
+			Message: fmt.Sprintf("an answer larger than %d MiB", maxBody>>20)}, info, nil
+	}
+	a.body = body
+	return c.finishAnswer(a, resp, finish, info)
+}
+
+// finishAnswer classifies a fully read answer and releases the attempt.
+func (c *Client) finishAnswer(a answer, resp *http.Response, finish func(), info attemptInfo) (*reply, *APIError, attemptInfo, error) {
+	resp.Body.Close()
+	finish()
+	info.emptyHTML = a.status == http.StatusOK && len(bytes.TrimSpace(a.body)) == 0 && mediaType(a.header) == "text/html"
+	env, aerr := classify(a, c.key)
+	if aerr != nil {
+		return nil, aerr, info, nil
+	}
+	return &reply{env: env, body: a.body}, nil, info, nil
+}
+
+// transportErr scrubs a transport error, naming the watchdog's timeout when it was the cause.
+func (c *Client) transportErr(actx context.Context, err error) error {
+	var te timeoutError
+	if errors.As(context.Cause(actx), &te) {
+		return redactErr(te, c.key)
+	}
+	return redactErr(err, c.key)
+}
+
+// newRequest builds an attempt's request; the body is built anew for every attempt.
+func (c *Client) newRequest(ctx context.Context, s callSpec) (*http.Request, error) {
+	u := *c.base
+	u.Path = c.base.Path + s.path
+	var (
+		req *http.Request
+		err error
+	)
+	switch s.method {
+	case http.MethodPost:
+		form := url.Values{}
+		for k, v := range s.form {
+			form[k] = v
+		}
+		form.Set("key", c.key)
+		req, err = http.NewRequestWithContext(ctx, http.MethodPost, u.String(), strings.NewReader(form.Encode()))
+		if err == nil {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+	case http.MethodGet:
+		q := url.Values{}
+		for k, v := range s.query {
+			q[k] = v
+		}
+		q.Set("key", c.key)
+		u.RawQuery = q.Encode()
+		req, err = http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	default:
+		return nil, fmt.Errorf("unsupported method %s", s.method)
+	}
+	if err != nil {
+		return nil, redactErr(err, c.key)
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "gcbatch")
+	return req, nil
+}
+
+// exportLooksReady reads the top-level members at the start of a large export answer up to
+// "info": it is a ready export unless a failure was signalled before that. A ready export is
+// the only answer that is ever large.
+func exportLooksReady(peek []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(peek))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return false
+	}
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		key, ok := tok.(string)
+		if !ok {
+			return false
+		}
+		if strings.EqualFold(key, "info") {
+			return true
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return false
+		}
+		switch strings.ToLower(key) {
+		case "success":
+			var f flag
+			if f.UnmarshalJSON(raw) != nil || (f.set && !f.val) {
+				return false
+			}
+		case "error":
+			var e errField
+			if e.UnmarshalJSON(raw) != nil || e.flag {
+				return false
+			}
+		case "error_code":
+			var n flexInt
+			if n.UnmarshalJSON(raw) != nil || n != 0 {
+				return false
+			}
+		}
+	}
+}
+
+// exportStream is a ready export handed to the caller: the peeked bytes, then the rest of the
+// body. Reads re-arm the attempt's watchdog; read errors are scrubbed APIErrors; Close ends the
+// attempt.
+type exportStream struct {
+	r        io.Reader
+	body     io.Closer
+	ctx      context.Context
+	cancel   context.CancelCauseFunc
+	watchdog *time.Timer
+	timeout  time.Duration
+	key      string
+	path     string
+	closed   atomic.Bool
+}
+
+func (s *exportStream) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if n > 0 {
+		s.watchdog.Reset(s.timeout)
+	}
+	if err != nil && err != io.EOF {
+		var ae *APIError
+		if errors.As(err, &ae) {
+			return n, err
+		}
+		var te timeoutError
+		if errors.As(context.Cause(s.ctx), &te) {
+			err = te
+		}
+		re := redactErr(err, s.key)
+		err = &APIError{Kind: KindTransport, Method: http.MethodGet, Path: s.path, HTTPStatus: http.StatusOK,
+			Message: "reading the export: " + transportMessage(re), Err: re}
+	}
+	return n, err
+}
+
+func (s *exportStream) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	s.watchdog.Stop()
+	err := s.body.Close()
+	s.cancel(nil)
+	if err != nil {
+		return redactErr(err, s.key)
+	}
+	return nil
+}

@@ -1,0 +1,140 @@
+package gcsim
+
+import (
+	"bufio"
+	"strconv"
+	"unicode/utf8"
+)
+
+// Answers are built by hand rather than with encoding/json: the import answers are on the hot
+// path of every benchmark, and the export answer must stream a million rows without building
+// them in memory.
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string. With ascii set every non-ASCII rune is written as
+// a \uXXXX escape (surrogate pairs above U+FFFF), the way PHP's json_encode does by default.
+func appendJSONString(b []byte, s string, ascii bool) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && (c < utf8.RuneSelf || !ascii) {
+			i++
+			continue
+		}
+		b = append(b, s[start:i]...)
+		switch {
+		case c == '"':
+			b = append(b, '\\', '"')
+		case c == '\\':
+			b = append(b, '\\', '\\')
+		case c == '\n':
+			b = append(b, '\\', 'n')
+		case c == '\r':
+			b = append(b, '\\', 'r')
+		case c == '\t':
+			b = append(b, '\\', 't')
+		case c < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+		default: // non-ASCII, ascii mode
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r >= 0x10000 {
+				r -= 0x10000
+				b = appendU4(b, 0xD800+(r>>10))
+				b = appendU4(b, 0xDC00+(r&0x3FF))
+			} else {
+				b = appendU4(b, r)
+			}
+			i += size
+			start = i
+			continue
+		}
+		i++
+		start = i
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+func appendU4(b []byte, r rune) []byte {
+	return append(b, '\\', 'u', hexDigits[r>>12&0xF], hexDigits[r>>8&0xF], hexDigits[r>>4&0xF], hexDigits[r&0xF])
+}
+
+// rowWriter writes export items: arrays of string cells, straight into a buffered writer.
+type rowWriter struct {
+	w       *bufio.Writer
+	ascii   bool
+	rows    int
+	inRow   bool
+	cells   int
+	scratch []byte
+	esc     []byte
+}
+
+func (rw *rowWriter) begin() {
+	if rw.rows > 0 {
+		rw.w.WriteByte(',')
+	}
+	rw.w.WriteByte('[')
+	rw.rows++
+	rw.cells = 0
+}
+
+func (rw *rowWriter) end() { rw.w.WriteByte(']') }
+
+func (rw *rowWriter) sep() {
+	if rw.cells > 0 {
+		rw.w.WriteByte(',')
+	}
+	rw.cells++
+}
+
+// str writes one text cell.
+func (rw *rowWriter) str(s string) {
+	rw.sep()
+	rw.scratch = appendJSONString(rw.scratch[:0], s, rw.ascii)
+	rw.w.Write(rw.scratch)
+}
+
+// raw writes a cell whose bytes need no escaping (digits, dates, ASCII codes), quoted.
+func (rw *rowWriter) rawBytes(b []byte) {
+	rw.sep()
+	rw.w.WriteByte('"')
+	rw.w.Write(b)
+	rw.w.WriteByte('"')
+}
+
+func (rw *rowWriter) int(n int64) {
+	rw.rawBytes(strconv.AppendInt(rw.scratch[:0], n, 10))
+}
+
+// id writes an id cell, empty for 0.
+func (rw *rowWriter) id(n int64) {
+	if n == 0 {
+		rw.str("")
+		return
+	}
+	rw.int(n)
+}
+
+// time writes a "YYYY-MM-DD HH:MM:SS" cell, empty for 0.
+func (rw *rowWriter) time(unix int64) {
+	if unix == 0 {
+		rw.str("")
+		return
+	}
+	rw.rawBytes(appendDateTime(rw.scratch[:0], unix))
+}
+
+// money writes a Russian money cell ("12 000,00").
+func (rw *rowWriter) money(k int64, nbsp bool) {
+	rw.scratch = appendMoney(rw.scratch[:0], k, nbsp)
+	if nbsp && rw.ascii {
+		rw.sep()
+		rw.esc = appendJSONString(rw.esc[:0], string(rw.scratch), true)
+		rw.w.Write(rw.esc)
+		return
+	}
+	rw.rawBytes(rw.scratch)
+}

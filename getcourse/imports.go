@@ -1,0 +1,122 @@
+package getcourse
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// Call names one import endpoint and action.
+type Call struct{ Path, Action string }
+
+// The import calls gcbatch makes.
+var (
+	CallUsersAdd     = Call{"/pl/api/users", "add"}
+	CallUsersUpdate  = Call{"/pl/api/users", "update"}
+	CallDealsAdd     = Call{"/pl/api/deals", "add"}
+	CallMessagesSend = Call{"/pl/api/messages", "send"}
+)
+
+// CallOptions tune one import call.
+type CallOptions struct {
+	// Idempotent allows retries after the request may have reached the service. A
+	// non-idempotent call (a deal without deal_number, a message) that fails that late is
+	// returned with InDoubt set instead of being sent again.
+	Idempotent bool
+}
+
+// ImportResult is what the service answers about an accepted object. Fields the call does not
+// return are zero.
+type ImportResult struct {
+	UserID      int64
+	DealID      int64
+	DealNumber  string
+	UserStatus  string
+	PaymentLink string
+}
+
+// Import sends one object. params is the object's JSON text (canonical, from the mapping
+// package); it is sent base64-encoded in a POST form with the action and the key. A refused
+// object is a KindValidation *APIError; see Kind for the rest.
+func (c *Client) Import(ctx context.Context, call Call, params []byte, o CallOptions) (*ImportResult, error) {
+	path := call.Path
+	if !strings.HasPrefix(path, "/pl/api/") || call.Action == "" {
+		return nil, &APIError{Kind: KindInternal, Method: http.MethodPost, Path: path,
+			Message: "not an import call: want a /pl/api/... path and an action"}
+	}
+	if !json.Valid(params) {
+		return nil, &APIError{Kind: KindInternal, Method: http.MethodPost, Path: path,
+			Message: "params are not valid JSON; nothing was sent"}
+	}
+	r, err := c.do(ctx, callSpec{
+		method: http.MethodPost,
+		path:   path,
+		form: url.Values{
+			"action": {call.Action},
+			// The service wants standard base64; url.Values.Encode percent-encodes its + / =.
+			"params": {base64.StdEncoding.EncodeToString(params)},
+		},
+		idempotent: o.Idempotent,
+	})
+	if err != nil {
+		return nil, err
+	}
+	res := r.env.Result.resultBody // classify guarantees a result on import paths
+	return &ImportResult{
+		UserID:      int64(res.UserID),
+		DealID:      int64(res.DealID),
+		DealNumber:  string(res.DealNumber),
+		UserStatus:  string(res.UserStatus),
+		PaymentLink: string(res.PaymentLink),
+	}, nil
+}
+
+// AddUser creates a user, or with system.refresh_if_exists=1 updates the one with the same
+// email or phone. Idempotent: users are matched, so a retry cannot duplicate one.
+func (c *Client) AddUser(ctx context.Context, p Params) (*ImportResult, error) {
+	return c.importParams(ctx, CallUsersAdd, p, true)
+}
+
+// UpdateUserGroups REPLACES a user's groups with p.User.GroupName (p.User.ID names the user);
+// groups not listed are removed. Idempotent.
+func (c *Client) UpdateUserGroups(ctx context.Context, p Params) (*ImportResult, error) {
+	return c.importParams(ctx, CallUsersUpdate, p, true)
+}
+
+// AddDeal creates a deal (and its user), or edits the deal with the same deal_number.
+// Idempotent only when p.Deal.DealNumber is set: without it every call creates a new deal, so
+// an ambiguous failure comes back InDoubt rather than being retried.
+func (c *Client) AddDeal(ctx context.Context, p Params) (*ImportResult, error) {
+	return c.importParams(ctx, CallDealsAdd, p, p.Deal != nil && p.Deal.DealNumber != "")
+}
+
+// SendMessage sends a mailing to one recipient. Never idempotent: an ambiguous failure comes
+// back InDoubt, so that nobody receives the same message twice.
+func (c *Client) SendMessage(ctx context.Context, p Params) (*ImportResult, error) {
+	return c.importParams(ctx, CallMessagesSend, p, false)
+}
+
+func (c *Client) importParams(ctx context.Context, call Call, p Params, idempotent bool) (*ImportResult, error) {
+	b, err := MarshalParams(p)
+	if err != nil {
+		return nil, &APIError{Kind: KindInternal, Method: http.MethodPost, Path: call.Path,
+			Message: "cannot encode params: " + err.Error()}
+	}
+	return c.Import(ctx, call, b, CallOptions{Idempotent: idempotent})
+}
+
+// MarshalParams encodes params as the service reads them: compact JSON, UTF-8 as is (no \u
+// escapes for <, > and &).
+func MarshalParams(p Params) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(p); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}

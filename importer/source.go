@@ -1,0 +1,944 @@
+package importer
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/text/encoding/charmap"
+	"golang.org/x/text/transform"
+)
+
+// Encodings a Source reads and a RejectWriter writes.
+const (
+	EncodingUTF8        = "utf-8"
+	EncodingWindows1251 = "windows-1251"
+)
+
+const (
+	// sampleSize is how much of the file the encoding and delimiter guesses look at.
+	sampleSize = 64 << 10
+	// maxSniffRecords bounds the lines the delimiter guess compares.
+	maxSniffRecords = 100
+	// defaultMaxRecord bounds one record (a line, or several when a quoted cell holds line
+	// breaks). A stray opening quote would otherwise swallow the rest of the file into one
+	// record and the buffer would grow with the file.
+	defaultMaxRecord = 4 << 20
+	// initialBuffer is the reading buffer's starting size; it grows only for longer records.
+	initialBuffer = 64 << 10
+)
+
+var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
+
+// ErrEmptyFile is returned by OpenSource and NewSource for a file with no header line (empty,
+// blank lines only, or a byte order mark alone).
+var ErrEmptyFile = errors.New("the file is empty: expected a header line with the column names")
+
+// SourceOptions says how to read a CSV file. The mapping file's csv section fills it.
+type SourceOptions struct {
+	// Delimiter is "," ";" "\t" (also "tab") or "|"; "" or "auto" guesses it from the first lines.
+	Delimiter string
+	// Encoding is "utf-8" or "windows-1251"; "" or "auto" guesses it from the first 64 KiB:
+	// a UTF-8 byte order mark or valid UTF-8 means UTF-8, anything else windows-1251.
+	Encoding string
+}
+
+// Dialect is how a CSV file is written: what a Source found, and what a RejectWriter reproduces
+// so that rejected rows can be fixed and fed back with the same mapping.
+type Dialect struct {
+	Delimiter rune
+	Encoding  string // EncodingUTF8 or EncodingWindows1251
+	BOM       bool   // the file starts with a UTF-8 byte order mark (Excel writes one)
+	CRLF      bool   // the header line ends with CR LF
+}
+
+// Row is one record of the file.
+//
+// Cells are fresh for every row (they are never reused by later Next calls), so a Row may be
+// handed to another goroutine. Cells and Raw share memory: holding one cell keeps the record's
+// text alive, which is fine for the short life of a row in the pipeline.
+type Row struct {
+	// Line is the line of the file where the record starts; the header is line 1 (or later, when
+	// blank lines precede it).
+	Line int
+	// Cells are the record's cells as read: unquoted, "" turned into ", decoded to UTF-8, with
+	// line breaks inside quoted cells kept as they were. When Err is set they are still the best
+	// reading of the record, so that a reject file keeps the user's data; they are nil only for
+	// a line longer than the 4 MiB limit, which is skipped.
+	Cells []string
+	// Raw is the record's text as read (decoded to UTF-8), without its final line break.
+	Raw string
+	// Err is a problem with this row alone (wrong number of cells, a stray quote, a NUL byte,
+	// invalid UTF-8). The Source goes on with the next row after it. It is a *RowError.
+	Err error
+}
+
+// RowError is a problem with one line of a CSV file. It reads like
+// `contacts.csv:17: row has 5 cells, the header has 4`.
+type RowError struct {
+	File string
+	Line int
+	Msg  string
+}
+
+func (e *RowError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg) }
+
+// Source reads a CSV file row by row in constant memory. It is not safe for concurrent use: one
+// goroutine reads and hands rows on.
+type Source struct {
+	name    string
+	closer  io.Closer // the file OpenSource opened; nil for NewSource
+	rd      io.Reader // the decoded stream (UTF-8)
+	dialect Dialect
+	delim   byte
+	header  []string
+	// checkUTF8 is set when the stream is not decoded from windows-1251 and so may hold invalid
+	// UTF-8 that must be reported rather than passed on.
+	checkUTF8 bool
+
+	buf       []byte
+	pos, end  int // unread bytes are buf[pos:end]
+	eof       bool
+	rerr      error
+	line      int // the line number of buf[pos]
+	maxRecord int
+	skipping  bool // discarding the rest of an over-long line
+}
+
+// OpenSource opens a CSV file, works out its dialect (options first, then detection) and reads
+// its header.
+func OpenSource(path string, opts SourceOptions) (*Source, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	s, err := NewSource(f, path, opts)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	s.closer = f
+	return s, nil
+}
+
+// NewSource reads CSV from r; name is used in error messages. The caller keeps ownership of r:
+// Close does not close it.
+func NewSource(r io.Reader, name string, opts SourceOptions) (*Source, error) {
+	delim, err := parseDelimiter(opts.Delimiter)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	enc, err := parseEncoding(opts.Encoding)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	s := &Source{name: name, maxRecord: defaultMaxRecord, line: 1}
+
+	br := bufio.NewReaderSize(r, sampleSize)
+	sample, perr := br.Peek(sampleSize)
+	atEOF := false
+	switch {
+	case perr == nil:
+	case errors.Is(perr, io.EOF):
+		atEOF = true
+	case len(sample) == 0:
+		return nil, fmt.Errorf("%s: %w", name, perr)
+	default:
+		// Read what came before the error; Next returns the error after those rows.
+	}
+	switch {
+	case bytes.HasPrefix(sample, utf8BOM):
+		s.dialect.BOM = true
+		sample = sample[len(utf8BOM):]
+		if _, err := br.Discard(len(utf8BOM)); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		if enc == EncodingWindows1251 {
+			return nil, fmt.Errorf("%s: the file starts with a UTF-8 byte order mark, but the mapping says csv: {encoding: windows-1251}; remove that setting", name)
+		}
+		enc = EncodingUTF8
+	case bytes.HasPrefix(sample, []byte{0xFF, 0xFE}) || bytes.HasPrefix(sample, []byte{0xFE, 0xFF}):
+		return nil, fmt.Errorf("%s: the file is UTF-16; save it as CSV UTF-8 (or windows-1251) and try again", name)
+	}
+	if enc == "" {
+		enc = EncodingWindows1251
+		if validUTF8Prefix(sample, atEOF) {
+			enc = EncodingUTF8
+		}
+	}
+	s.dialect.Encoding = enc
+	if delim == 0 {
+		delim, err = sniffDelimiter(sample, atEOF)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	s.delim = delim
+	s.dialect.Delimiter = rune(delim)
+
+	if enc == EncodingWindows1251 {
+		s.rd = transform.NewReader(br, charmap.Windows1251.NewDecoder())
+	} else {
+		s.rd = br
+		s.checkUTF8 = true
+	}
+	s.buf = make([]byte, initialBuffer)
+	if err := s.readHeader(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Header returns the column names, trimmed of surrounding spaces.
+func (s *Source) Header() []string { return s.header }
+
+// Dialect returns the file's dialect as given or detected.
+func (s *Source) Dialect() Dialect { return s.dialect }
+
+// Name returns the name used in error messages (the path for OpenSource).
+func (s *Source) Name() string { return s.name }
+
+// Close closes the file that OpenSource opened.
+func (s *Source) Close() error {
+	if s.closer == nil {
+		return nil
+	}
+	c := s.closer
+	s.closer = nil
+	return c.Close()
+}
+
+func (s *Source) readHeader() error {
+	rec, err := s.nextRecord()
+	if err == io.EOF {
+		return fmt.Errorf("%s: %w", s.name, ErrEmptyFile)
+	}
+	if err != nil {
+		return err
+	}
+	if re, ok := rec.Err.(*RowError); ok {
+		return &RowError{File: re.File, Line: re.Line, Msg: "header: " + re.Msg}
+	}
+	var problems []string
+	seen := make(map[string]int, len(rec.Cells))
+	header := make([]string, len(rec.Cells))
+	for i, c := range rec.Cells {
+		name := strings.TrimSpace(c)
+		header[i] = name
+		if name == "" {
+			problems = append(problems, fmt.Sprintf("column %d has no name", i+1))
+			continue
+		}
+		if j, dup := seen[name]; dup {
+			problems = append(problems, fmt.Sprintf("columns %d and %d are both named %q", j+1, i+1, name))
+			continue
+		}
+		seen[name] = i
+	}
+	if len(problems) > 0 {
+		return &RowError{File: s.name, Line: rec.Line, Msg: "header: " + strings.Join(problems, "; ") + "; every column needs a unique name"}
+	}
+	s.header = header
+	return nil
+}
+
+// Next returns the next row. It returns io.EOF after the last row; any other error means the
+// file cannot be read on (an I/O error). Problems with a single row come in Row.Err instead.
+func (s *Source) Next() (Row, error) {
+	return s.nextRecord()
+}
+
+// nextRecord finds, splits and checks the next non-blank record.
+func (s *Source) nextRecord() (Row, error) {
+	for {
+		if s.skipping {
+			if err := s.skipLine(); err != nil {
+				return Row{}, err
+			}
+		}
+		ext, err := s.extent()
+		if err != nil {
+			return Row{}, err
+		}
+		if ext.tooLong {
+			if nl := bytes.IndexByte(s.buf[s.pos:s.end], '\n'); nl >= 0 {
+				// Lines joined by an open quote outgrew the limit: a stray quote.
+				return s.firstLineOnly(s.buf[s.pos:s.end], nl), nil
+			}
+			limit := fmt.Sprintf("%d KiB", s.maxRecord>>10)
+			if s.maxRecord >= 1<<20 {
+				limit = fmt.Sprintf("%d MiB", s.maxRecord>>20)
+			}
+			row := Row{Line: s.line, Err: s.rowErr(s.line, "line is longer than "+limit+"; skipped")}
+			s.skipping = true
+			return row, nil
+		}
+		rec := s.buf[s.pos:ext.contentEnd]
+		if s.header == nil && ext.crlf {
+			s.dialect.CRLF = true
+		}
+		if isBlank(rec, s.delim) {
+			s.advance(ext)
+			continue
+		}
+		row := s.parse(s.line, rec)
+		if row.Err != nil && ext.breaks > 0 {
+			// A record that spans lines and is broken is most likely a stray opening quote
+			// that swallowed the lines after it. Report the first line alone and read on
+			// from the next one, so one bad quote costs one row, not the rest of the file.
+			return s.firstLineOnly(rec, bytes.IndexByte(rec, '\n')), nil
+		}
+		s.advance(ext)
+		return row, nil
+	}
+}
+
+// firstLineOnly returns the first line of b (at buf[pos], its line break at b[nl]) as a row
+// of its own and moves on to the next line. The line holds a quote that is not closed on it,
+// so the row always carries an error.
+func (s *Source) firstLineOnly(b []byte, nl int) Row {
+	first := b[:nl]
+	if n := len(first); n > 0 && first[n-1] == '\r' {
+		first = first[:n-1]
+	}
+	row := s.parse(s.line, first)
+	s.pos += nl + 1
+	s.line++
+	return row
+}
+
+// advance moves past a record.
+func (s *Source) advance(ext extent) {
+	s.pos = ext.next
+	s.line += ext.breaks + 1
+}
+
+// extent is where the record at buf[pos] ends.
+type extent struct {
+	contentEnd int  // end of the record's text, line break excluded
+	next       int  // start of the next record
+	breaks     int  // line breaks inside the record (in quoted cells)
+	crlf       bool // the record ended with CR LF
+	tooLong    bool // the record does not fit in maxRecord
+}
+
+// extent finds the end of the record at buf[pos], reading more as needed. It returns io.EOF
+// when no bytes are left. Quotes are understood as the parser understands them: a quote opens
+// a quoted cell only at the start of a cell, so that `5" screen` does not swallow the next line.
+func (s *Source) extent() (extent, error) {
+	for {
+		if s.pos == s.end {
+			if s.eof {
+				return extent{}, io.EOF
+			}
+			if s.rerr != nil {
+				return extent{}, fmt.Errorf("%s: %w", s.name, s.rerr)
+			}
+		}
+		if e, ok := s.scan(); ok {
+			return e, nil
+		}
+		if s.end-s.pos >= s.maxRecord {
+			return extent{tooLong: true}, nil
+		}
+		if err := s.fill(); err != nil {
+			return extent{}, err
+		}
+	}
+}
+
+// scan looks for the end of the record in the bytes at hand. ok is false when it needs more.
+func (s *Source) scan() (extent, bool) {
+	b := s.buf[s.pos:s.end]
+	nl := bytes.IndexByte(b, '\n')
+	if nl >= 0 && bytes.IndexByte(b[:nl], '"') < 0 {
+		return s.lineEnd(nl), true
+	}
+	if nl < 0 && !s.eof {
+		return extent{}, false
+	}
+	if nl < 0 && bytes.IndexByte(b, '"') < 0 {
+		return extent{contentEnd: s.end, next: s.end}, true
+	}
+	// Slow path: the line has a quote. Jump from quote to quote; only a quote at the start of
+	// a cell opens a quoted cell, whose line breaks belong to the record.
+	breaks, i := 0, 0
+	for {
+		q := bytes.IndexByte(b[i:], '"')
+		nl := bytes.IndexByte(b[i:], '\n')
+		if nl >= 0 && (q < 0 || nl < q) {
+			e := s.lineEnd(i + nl)
+			e.breaks = breaks
+			return e, true
+		}
+		if q < 0 {
+			if !s.eof {
+				return extent{}, false
+			}
+			return extent{contentEnd: s.end, next: s.end, breaks: breaks}, true
+		}
+		q += i
+		i = q + 1
+		if q > 0 && b[q-1] != s.delim && b[q-1] != '\n' {
+			continue // a stray quote inside a cell; the parser reports it
+		}
+		// Inside a quoted cell: find the closing quote, counting line breaks.
+		for {
+			k := bytes.IndexByte(b[i:], '"')
+			if k < 0 {
+				if !s.eof {
+					return extent{}, false
+				}
+				// Never closed: the parser reports it.
+				breaks += bytes.Count(b[i:], []byte{'\n'})
+				return extent{contentEnd: s.end, next: s.end, breaks: breaks}, true
+			}
+			breaks += bytes.Count(b[i:i+k], []byte{'\n'})
+			i += k + 1
+			if i == len(b) && !s.eof {
+				return extent{}, false // is it "" or the end? need the next byte
+			}
+			if i < len(b) && b[i] == '"' {
+				i++
+				continue
+			}
+			break
+		}
+	}
+}
+
+// lineEnd makes the extent of a record ending at the line break at buf[pos+nl].
+func (s *Source) lineEnd(nl int) extent {
+	e := extent{contentEnd: s.pos + nl, next: s.pos + nl + 1}
+	if nl > 0 && s.buf[s.pos+nl-1] == '\r' {
+		e.contentEnd--
+		e.crlf = true
+	}
+	return e
+}
+
+// fill reads more bytes, moving the unread ones to the front and growing the buffer (up to
+// maxRecord) when a record does not fit.
+func (s *Source) fill() error {
+	if s.eof {
+		return nil
+	}
+	if s.rerr != nil {
+		return fmt.Errorf("%s: %w", s.name, s.rerr)
+	}
+	if s.pos > 0 {
+		copy(s.buf, s.buf[s.pos:s.end])
+		s.end -= s.pos
+		s.pos = 0
+	}
+	if s.end == len(s.buf) {
+		nb := make([]byte, min(2*len(s.buf), s.maxRecord+1))
+		copy(nb, s.buf[:s.end])
+		s.buf = nb
+	}
+	for range 100 {
+		n, err := s.rd.Read(s.buf[s.end:])
+		s.end += n
+		if errors.Is(err, io.EOF) {
+			s.eof = true
+			return nil
+		}
+		if err != nil {
+			s.rerr = err
+			if n > 0 {
+				return nil // hand out what was read first
+			}
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+		if n > 0 {
+			return nil
+		}
+	}
+	s.rerr = io.ErrNoProgress
+	return fmt.Errorf("%s: %w", s.name, io.ErrNoProgress)
+}
+
+// skipLine discards bytes up to and including the next line break.
+func (s *Source) skipLine() error {
+	for {
+		if i := bytes.IndexByte(s.buf[s.pos:s.end], '\n'); i >= 0 {
+			s.pos += i + 1
+			s.line++
+			s.skipping = false
+			return nil
+		}
+		s.pos = s.end
+		if s.eof {
+			s.skipping = false
+			return nil
+		}
+		if err := s.fill(); err != nil {
+			return err
+		}
+	}
+}
+
+// isBlank reports whether a line holds nothing but spaces and delimiters: blank lines and the
+// ";;;;" lines spreadsheets leave below the data are not rows.
+func isBlank(b []byte, delim byte) bool {
+	for _, c := range b {
+		if c != ' ' && c != '\t' && c != '\r' && c != delim {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Source) rowErr(line int, msg string) error {
+	return &RowError{File: s.name, Line: line, Msg: msg}
+}
+
+// column names a column in a message: `column 3 "Имя"`.
+func (s *Source) column(i int) string {
+	if i < len(s.header) {
+		return fmt.Sprintf("column %d %q", i+1, s.header[i])
+	}
+	return fmt.Sprintf("column %d", i+1)
+}
+
+// parse splits one record into cells and checks it.
+func (s *Source) parse(line int, rec []byte) Row {
+	raw := string(rec)
+	row := Row{Line: line, Raw: raw}
+	var prob problem
+	if strings.IndexByte(raw, '"') < 0 {
+		row.Cells = splitPlain(raw, s.delim)
+	} else {
+		row.Cells, prob = splitQuoted(raw, s.delim)
+	}
+	switch {
+	case prob.kind != 0:
+		row.Err = s.rowErr(line, s.column(prob.col)+": "+prob.kind.String())
+	case strings.IndexByte(raw, 0) >= 0:
+		for i, c := range row.Cells {
+			if strings.IndexByte(c, 0) >= 0 {
+				row.Err = s.rowErr(line, s.column(i)+": NUL byte in the cell (is this a text CSV file?)")
+				break
+			}
+		}
+	case s.checkUTF8 && !utf8.ValidString(raw):
+		for i, c := range row.Cells {
+			if !utf8.ValidString(c) {
+				row.Err = s.rowErr(line, s.column(i)+": not valid UTF-8 (if the file is windows-1251, set csv: {encoding: windows-1251} in the mapping)")
+				break
+			}
+		}
+	}
+	if row.Err == nil && s.header != nil && len(row.Cells) != len(s.header) {
+		row.Err = s.rowErr(line, fmt.Sprintf("row has %d cells, the header has %d", len(row.Cells), len(s.header)))
+	}
+	return row
+}
+
+type problemKind uint8
+
+const (
+	probNone problemKind = iota
+	probStrayQuote
+	probUnclosed
+)
+
+func (k problemKind) String() string {
+	switch k {
+	case probStrayQuote:
+		return `stray quote (a " inside a cell must be doubled and the whole cell quoted)`
+	case probUnclosed:
+		return "quote is never closed"
+	}
+	return ""
+}
+
+type problem struct {
+	kind problemKind
+	col  int
+}
+
+// splitPlain splits a record without quotes.
+func splitPlain(raw string, delim byte) []string {
+	cells := make([]string, 0, strings.Count(raw, string(delim))+1)
+	for {
+		i := strings.IndexByte(raw, delim)
+		if i < 0 {
+			return append(cells, raw)
+		}
+		cells = append(cells, raw[:i])
+		raw = raw[i+1:]
+	}
+}
+
+// splitQuoted splits a record with quotes. It is lenient so that a broken record still yields
+// the user's data: a quote inside an unquoted cell is kept as is, text after a closing quote is
+// kept after a literal quote, and an unclosed quoted cell runs to the end of the record. The
+// first such problem is reported.
+func splitQuoted(raw string, delim byte) ([]string, problem) {
+	var prob problem
+	note := func(k problemKind, col int) {
+		if prob.kind == probNone {
+			prob = problem{kind: k, col: col}
+		}
+	}
+	// Every cell ends at a delimiter or the end, so this bounds the count (quoted delimiters
+	// make it an overestimate) and the slice never grows.
+	cells := make([]string, 0, strings.Count(raw, string(delim))+1)
+	i := 0
+	for {
+		col := len(cells)
+		if i < len(raw) && raw[i] == '"' {
+			var sb []byte // only used when the cell has "" escapes
+			seg := i + 1
+			j := seg
+			var cell string
+			for {
+				k := strings.IndexByte(raw[j:], '"')
+				if k < 0 {
+					note(probUnclosed, col)
+					cell = raw[seg:]
+					if sb != nil {
+						cell = string(append(sb, cell...))
+					}
+					return append(cells, cell), prob
+				}
+				q := j + k
+				if q+1 < len(raw) && raw[q+1] == '"' {
+					sb = append(sb, raw[seg:q+1]...)
+					j = q + 2
+					seg = j
+					continue
+				}
+				cell = raw[seg:q]
+				if sb != nil {
+					cell = string(append(sb, cell...))
+				}
+				i = q + 1
+				break
+			}
+			if i < len(raw) && raw[i] != delim {
+				// Text after the closing quote: keep it, with the quote, in the cell.
+				note(probStrayQuote, col)
+				k := strings.IndexByte(raw[i:], delim)
+				end := len(raw)
+				if k >= 0 {
+					end = i + k
+				}
+				cell = cell + `"` + raw[i:end]
+				i = end
+			}
+			cells = append(cells, cell)
+		} else {
+			k := strings.IndexByte(raw[i:], delim)
+			end := len(raw)
+			if k >= 0 {
+				end = i + k
+			}
+			if strings.IndexByte(raw[i:end], '"') >= 0 {
+				note(probStrayQuote, col)
+			}
+			cells = append(cells, raw[i:end])
+			i = end
+		}
+		if i >= len(raw) {
+			return cells, prob
+		}
+		i++ // the delimiter
+		if i == len(raw) {
+			return append(cells, ""), prob
+		}
+	}
+}
+
+// parseDelimiter turns the option into a byte; 0 means detect.
+func parseDelimiter(d string) (byte, error) {
+	switch strings.ToLower(d) {
+	case "", "auto":
+		return 0, nil
+	case ",", ";", "|":
+		return d[0], nil
+	case "\t", `\t`, "tab":
+		return '\t', nil
+	}
+	return 0, fmt.Errorf(`csv delimiter %q is not supported: use auto, ",", ";", "\t" or "|"`, d)
+}
+
+// parseEncoding normalises the option; "" means detect.
+func parseEncoding(e string) (string, error) {
+	switch strings.ToLower(strings.TrimSpace(e)) {
+	case "", "auto":
+		return "", nil
+	case "utf-8", "utf8":
+		return EncodingUTF8, nil
+	case "windows-1251", "cp1251", "windows1251":
+		return EncodingWindows1251, nil
+	}
+	return "", fmt.Errorf("csv encoding %q is not supported: use auto, utf-8 or windows-1251", e)
+}
+
+// validUTF8Prefix reports whether sample is valid UTF-8, forgiving a character cut in two at
+// the end of a sample that is not the whole file.
+func validUTF8Prefix(sample []byte, atEOF bool) bool {
+	if !atEOF {
+		for i := len(sample) - 1; i >= 0 && i >= len(sample)-utf8.UTFMax; i-- {
+			if utf8.RuneStart(sample[i]) {
+				if !utf8.FullRune(sample[i:]) {
+					sample = sample[:i]
+				}
+				break
+			}
+		}
+	}
+	return utf8.Valid(sample)
+}
+
+// delimiterCandidates are the delimiters detection chooses from, in the order ties are listed.
+var delimiterCandidates = []byte{',', ';', '\t', '|'}
+
+// showDelimiter writes a delimiter the way the mapping file spells it.
+func showDelimiter(d byte) string {
+	if d == '\t' {
+		return `"\t"`
+	}
+	return `"` + string(d) + `"`
+}
+
+// sniffDelimiter guesses the delimiter from the first records: the winner appears in the header
+// and every sampled line has as many of it (outside quotes) as the header. Ambiguity is refused
+// rather than guessed, because a wrong guess rejects every row.
+func sniffDelimiter(sample []byte, atEOF bool) (byte, error) {
+	type counts [4]int
+	var recs []counts
+	var cur counts
+	inQ, content := false, false
+	var prev byte = '\n'
+	flush := func() {
+		if content {
+			recs = append(recs, cur)
+		}
+		cur, content = counts{}, false
+	}
+	for _, c := range sample {
+		if len(recs) >= maxSniffRecords {
+			break
+		}
+		p := prev
+		prev = c
+		if inQ {
+			inQ = c != '"'
+			continue
+		}
+		switch c {
+		case '"':
+			// As in the parser, a quote opens a quoted cell only where a cell can start.
+			switch p {
+			case '\n', ',', ';', '\t', '|', '"':
+				inQ = true
+			}
+			content = true
+			continue
+		case '\n':
+			flush()
+			continue
+		case '\r', ' ':
+			continue
+		}
+		isDelim := false
+		for k, d := range delimiterCandidates {
+			if c == d {
+				cur[k]++
+				isDelim = true
+			}
+		}
+		// A line of delimiters alone (";;;" below the data) is blank: it says nothing.
+		content = content || !isDelim
+	}
+	if atEOF && !inQ && len(recs) < maxSniffRecords {
+		flush() // the last line had no line break
+	}
+	if len(recs) == 0 {
+		if len(sample) == 0 || isBlank(sample, ',') {
+			return ',', nil // empty: reading the header reports it
+		}
+		// One long first line cut by the sample: judge by what there is.
+		recs = append(recs, cur)
+	}
+	head, data := recs[0], recs[1:]
+	var inHeader []byte
+	for k, d := range delimiterCandidates {
+		if head[k] > 0 {
+			inHeader = append(inHeader, d)
+		}
+	}
+	switch len(inHeader) {
+	case 0:
+		for _, r := range recs {
+			for k := range delimiterCandidates {
+				if r[k] > 0 {
+					return 0, errors.New(`cannot tell the delimiter: the header line has none of , ; tab |; set it in the mapping, e.g. csv: {delimiter: ";"}`)
+				}
+			}
+		}
+		return ',', nil // a single column: any delimiter reads it the same
+	case 1:
+		// The only candidate in the header. Rows that disagree become row errors, but it must
+		// appear below the header too, or the guess is baseless.
+		d := inHeader[0]
+		k := bytes.IndexByte(delimiterCandidates, d)
+		found := len(data) == 0
+		for _, r := range data {
+			found = found || r[k] > 0
+		}
+		if found {
+			return d, nil
+		}
+		return 0, fmt.Errorf("cannot tell the delimiter: the header has %s but the lines below it do not; set it in the mapping, e.g. csv: {delimiter: %s}",
+			showDelimiter(d), showDelimiter(d))
+	}
+	// Several candidates in the header: the one that every line (or nearly every line) has as
+	// often as the header wins.
+	var fit, near []byte
+	for k, d := range delimiterCandidates {
+		if head[k] == 0 || len(data) == 0 {
+			continue
+		}
+		match := 0
+		for _, r := range data {
+			if r[k] == head[k] {
+				match++
+			}
+		}
+		if match == len(data) {
+			fit = append(fit, d)
+		} else if match*10 >= len(data)*9 {
+			near = append(near, d)
+		}
+	}
+	if len(fit) == 1 {
+		return fit[0], nil
+	}
+	if len(fit) == 0 && len(near) == 1 {
+		return near[0], nil // a few broken lines; they are reported as row errors
+	}
+	if len(fit) > 1 {
+		inHeader = fit
+	}
+	names := make([]string, len(inHeader))
+	for i, d := range inHeader {
+		names[i] = showDelimiter(d)
+	}
+	return 0, fmt.Errorf("cannot tell the delimiter: it could be %s; set it in the mapping, e.g. csv: {delimiter: %s}", strings.Join(names, " or "), names[0])
+}
+
+// CountRows counts the records after the header cheaply, for progress bars: it follows quotes
+// (a line break inside a quoted cell does not start a record) and skips blank lines, but does
+// not decode or split cells. It can differ from what Next returns for files with stray quotes.
+func CountRows(path string) (int, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(f, 256<<10)
+	c := rowCounter{prev: '\n'}
+	for {
+		seg, err := br.ReadSlice('\n')
+		c.feed(seg)
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue // a line longer than the buffer: its next piece follows
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+	if c.content {
+		c.n++
+	}
+	if c.n > 0 {
+		c.n-- // the header
+	}
+	return c.n, nil
+}
+
+// rowCounter is CountRows' state between pieces of the file.
+type rowCounter struct {
+	n       int
+	inQ     bool // inside a quoted cell
+	content bool // the current line has something besides blanks and delimiters
+	prev    byte
+}
+
+// blankByte marks what a blank line may hold: spaces, delimiters, CR and the byte order mark.
+var blankByte = func() (t [256]bool) {
+	for _, c := range []byte(" \t\r,;|\xEF\xBB\xBF") {
+		t[c] = true
+	}
+	return t
+}()
+
+// feed takes one line, or a piece of a long line, ending in '\n' or not. It jumps from quote to
+// quote; only the bytes of a line with no content yet are looked at one by one.
+func (c *rowCounter) feed(seg []byte) {
+	i := 0
+	for i < len(seg) {
+		if c.inQ {
+			k := bytes.IndexByte(seg[i:], '"')
+			if k < 0 {
+				c.prev = seg[len(seg)-1] // a line break in a quoted cell: the record goes on
+				return
+			}
+			i += k + 1
+			c.inQ, c.prev = false, '"'
+			continue
+		}
+		q := bytes.IndexByte(seg[i:], '"')
+		if q < 0 {
+			c.noteContent(seg[i:])
+			c.prev = seg[len(seg)-1]
+			if c.prev == '\n' {
+				if c.content {
+					c.n++
+				}
+				c.content = false
+			}
+			return
+		}
+		q += i
+		c.noteContent(seg[i:q])
+		p := c.prev
+		if q > i {
+			p = seg[q-1]
+		}
+		// Like the parser, a quote opens a quoted cell only at the start of a cell (or right
+		// after a closing quote, for "").
+		switch p {
+		case '\n', ',', ';', '\t', '|', '"':
+			c.inQ = true
+		}
+		c.content = true
+		c.prev = '"'
+		i = q + 1
+	}
+}
+
+// noteContent marks the line as having content if b holds anything but blanks.
+func (c *rowCounter) noteContent(b []byte) {
+	if c.content {
+		return
+	}
+	for _, x := range b {
+		if !blankByte[x] && x != '\n' {
+			c.content = true
+			return
+		}
+	}
+}

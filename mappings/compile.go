@@ -1,0 +1,600 @@
+package mappings
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/gcbatch/gcbatch/getcourse"
+)
+
+// Compiled is a mapping bound to one CSV header: every column it reads has its index. It is safe
+// for concurrent use by several goroutines.
+type Compiled struct {
+	m      *Mapping
+	fields []cfield // file order: errors are reported in the order the user wrote the fields
+	order  []int    // JSON order: indexes into fields sorted by section, key, custom-field name
+
+	require  []int // require_one_of
+	anyOf    []int // users/deals without require_one_of: one of user.email, user.phone
+	mustHave []int // fields the target cannot do without (groups: user.id, user.group_name)
+	genIdx   int   // deal.deal_number: {generate: row-hash}, or -1
+	keyIdx   []int // what names a row to a person, best first
+	groupIdx int   // user.group_name, or -1
+
+	pool sync.Pool // *applyState
+}
+
+// cfield is a spec with its columns resolved.
+type cfield struct {
+	sp      *spec
+	col     int
+	colName string // the column(s) named in errors
+	tmpl    []ctmpl
+	joined  *cfield
+
+	keyJSON []byte // `"email":` or, for custom fields, `"Telegram":`
+}
+
+type ctmpl struct {
+	lit string
+	col int // -1 for literal text
+}
+
+// value is one field's result for one row.
+type value struct {
+	kind   uint8
+	s      string
+	raw    []byte
+	list   []string
+	joined string
+}
+
+const (
+	vAbsent uint8 = iota
+	vString
+	vNumber
+	vRaw
+	vList
+	vGenerate
+	vFailed // the field was rejected: the row is, too; counts as present for row checks
+)
+
+// applyState is per-call scratch space, pooled so that Apply allocates little.
+type applyState struct {
+	vals []value
+	buf  []byte
+}
+
+// Mapped is one row turned into API params.
+type Mapped struct {
+	// JSON is the canonical params JSON: keys sorted, compact, no HTML escaping. It is exactly what
+	// is sent, and what the ledger hashes.
+	JSON []byte
+	// Key identifies the row to a person in results.csv: the e-mail, else the phone, else the deal
+	// number, else the user id.
+	Key string
+	// Groups are the group names this row adds (for the online preflight).
+	Groups []string
+}
+
+// Params decodes JSON into the typed params; numbers stay json.Number.
+func (m *Mapped) Params() (getcourse.Params, error) {
+	var p getcourse.Params
+	dec := json.NewDecoder(bytes.NewReader(m.JSON))
+	dec.UseNumber()
+	err := dec.Decode(&p)
+	return p, err
+}
+
+// Compile binds the mapping to a CSV header. A column the header lacks is a *LoadError at the
+// YAML position of the field that names it, with the nearest header name as a hint; so is a
+// column that the header has more than once. All problems come back at once as LoadErrors.
+func (m *Mapping) Compile(header []string) (*Compiled, error) {
+	c := &Compiled{m: m, genIdx: -1, groupIdx: -1}
+	var errs LoadErrors
+	index := headerIndex(header)
+	resolve := func(name string, at pos) int {
+		i, msg, hint := index.find(name, header)
+		if msg != "" {
+			errs = append(errs, &LoadError{File: m.File, Line: at.line, Column: at.col, Msg: msg, Hint: hint})
+		}
+		return i
+	}
+	var build func(sp *spec) *cfield
+	build = func(sp *spec) *cfield {
+		cf := &cfield{sp: sp, col: -1, keyJSON: appendKey(nil, sp.info)}
+		switch sp.src {
+		case srcColumn:
+			cf.col = resolve(sp.column, sp.srcPos)
+			cf.colName = sp.column
+		case srcTemplate:
+			var names []string
+			for _, p := range sp.tmpl {
+				if p.col == "" {
+					cf.tmpl = append(cf.tmpl, ctmpl{lit: p.lit, col: -1})
+					continue
+				}
+				cf.tmpl = append(cf.tmpl, ctmpl{col: resolve(p.col, sp.srcPos)})
+				names = append(names, p.col)
+			}
+			cf.colName = strings.Join(names, "+")
+		}
+		if sp.joined != nil {
+			cf.joined = build(sp.joined)
+		}
+		return cf
+	}
+	for i, sp := range m.fields {
+		c.fields = append(c.fields, *build(sp))
+		switch {
+		case sp.src == srcGenerate:
+			c.genIdx = i
+		case sp.info.kind == kindGroups:
+			c.groupIdx = i
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	idx := func(path string) int {
+		for i := range c.fields {
+			if c.fields[i].sp.path == path {
+				return i
+			}
+		}
+		return -1
+	}
+	c.order = make([]int, len(c.fields))
+	for i := range c.order {
+		c.order[i] = i
+	}
+	sort.SliceStable(c.order, func(a, b int) bool {
+		x, y := c.fields[c.order[a]].sp.info, c.fields[c.order[b]].sp.info
+		if x.section != y.section {
+			return x.section < y.section
+		}
+		if x.key != y.key {
+			return x.key < y.key
+		}
+		return x.sub < y.sub
+	})
+	for _, p := range m.requireOneOf {
+		c.require = append(c.require, idx(p))
+	}
+	switch m.Target {
+	case TargetUsers, TargetDeals:
+		if len(m.requireOneOf) == 0 {
+			for _, p := range []string{"user.email", "user.phone"} {
+				if i := idx(p); i >= 0 {
+					c.anyOf = append(c.anyOf, i)
+				}
+			}
+		}
+	case TargetGroups:
+		c.mustHave = []int{idx("user.id"), idx("user.group_name")}
+	case TargetMessages:
+		c.mustHave = []int{idx("message.email")}
+	}
+	for _, p := range []string{"message.email", "user.email", "user.phone", "deal.deal_number", "user.id"} {
+		if i := idx(p); i >= 0 {
+			c.keyIdx = append(c.keyIdx, i)
+		}
+	}
+	n := len(c.fields)
+	c.pool.New = func() any { return &applyState{vals: make([]value, n), buf: make([]byte, 0, 512)} }
+	return c, nil
+}
+
+// Mapping returns the mapping this was compiled from.
+func (c *Compiled) Mapping() *Mapping { return c.m }
+
+// headerIndex finds columns by exact name, then by name ignoring case, surrounding spaces and a
+// byte-order mark, as long as that is unambiguous.
+type hindex struct {
+	exact map[string][]int
+	loose map[string][]int
+}
+
+func looseName(s string) string {
+	return strings.ToLower(strings.TrimSpace(strings.TrimPrefix(s, "\ufeff")))
+}
+
+func headerIndex(header []string) hindex {
+	h := hindex{exact: map[string][]int{}, loose: map[string][]int{}}
+	for i, name := range header {
+		h.exact[name] = append(h.exact[name], i)
+		h.loose[looseName(name)] = append(h.loose[looseName(name)], i)
+	}
+	return h
+}
+
+func (h hindex) find(name string, header []string) (int, string, string) {
+	at := h.exact[name]
+	if len(at) == 0 {
+		at = h.loose[looseName(name)]
+	}
+	switch len(at) {
+	case 1:
+		return at[0], "", ""
+	case 0:
+		hint := ""
+		if c, ok := nearest(name, header); ok {
+			hint = fmt.Sprintf("did you mean %q?", c)
+		} else if len(header) > 0 {
+			shown := header
+			if len(shown) > 12 {
+				shown = shown[:12]
+			}
+			hint = "the header has: " + strings.Join(shown, ", ")
+			if len(header) > 12 {
+				hint += ", ..."
+			}
+		}
+		return -1, fmt.Sprintf("column %q is not in the CSV header", name), hint
+	}
+	pos := make([]string, len(at))
+	for i, a := range at {
+		pos[i] = fmt.Sprint(a + 1)
+	}
+	return -1, fmt.Sprintf("column %q appears %d times in the CSV header (columns %s)", name, len(at), strings.Join(pos, ", ")),
+		"rename the copies so that each name is unique"
+}
+
+func appendKey(b []byte, info fieldInfo) []byte {
+	k := info.key
+	if info.sub != "" {
+		k = info.sub
+	}
+	b = appendJSONString(b, k)
+	return append(b, ':')
+}
+
+// Apply maps one CSV row (cells in header order). A row that cannot be sent comes back as a
+// RowError naming every failing field, its column and its value. Apply never panics.
+func (c *Compiled) Apply(cells []string) (*Mapped, error) {
+	st := c.pool.Get().(*applyState)
+	defer c.pool.Put(st)
+	vals := st.vals
+	for i := range vals {
+		vals[i] = value{}
+	}
+	var rerr RowError
+	for i := range c.fields {
+		n := len(rerr)
+		c.fields[i].eval(cells, &vals[i], &rerr)
+		if len(rerr) > n {
+			vals[i].kind = vFailed
+		}
+	}
+	c.rowChecks(vals, &rerr)
+	if len(rerr) > 0 {
+		return nil, rerr
+	}
+	if c.genIdx >= 0 && vals[c.genIdx].kind == vGenerate {
+		st.buf = c.appendJSON(st.buf[:0], vals, c.genIdx)
+		sum := sha256.Sum256(st.buf)
+		vals[c.genIdx] = value{kind: vString, s: "gcb-" + hex.EncodeToString(sum[:8])}
+	}
+	st.buf = c.appendJSON(st.buf[:0], vals, -1)
+	out := &Mapped{JSON: bytes.Clone(st.buf)}
+	for _, i := range c.keyIdx {
+		if v := vals[i]; v.kind == vString || v.kind == vNumber {
+			out.Key = v.s
+			break
+		} else if v.kind == vRaw {
+			out.Key = string(v.raw)
+			break
+		}
+	}
+	if c.groupIdx >= 0 && vals[c.groupIdx].kind == vList {
+		out.Groups = vals[c.groupIdx].list // fresh for this row, except a constant's list:
+		if c.fields[c.groupIdx].sp.src == srcValue {
+			out.Groups = append([]string(nil), out.Groups...)
+		}
+	}
+	return out, nil
+}
+
+// rowChecks applies the checks that look at the row as a whole.
+func (c *Compiled) rowChecks(vals []value, rerr *RowError) {
+	set := func(i int) bool { return i >= 0 && vals[i].kind != vAbsent }
+	if len(c.require) > 0 {
+		ok := false
+		for _, i := range c.require {
+			ok = ok || set(i)
+		}
+		if !ok {
+			*rerr = append(*rerr, FieldError{Msg: c.columnsOf(c.require) +
+				"empty, but require_one_of needs one of " + strings.Join(c.m.requireOneOf, ", ")})
+		}
+	}
+	if len(c.anyOf) > 0 {
+		ok := false
+		for _, i := range c.anyOf {
+			ok = ok || set(i)
+		}
+		if !ok {
+			*rerr = append(*rerr, FieldError{Msg: c.columnsOf(c.anyOf) + "empty: the service needs an e-mail or a phone"})
+		}
+	}
+	for _, i := range c.mustHave {
+		if i >= 0 && !set(i) {
+			f := &c.fields[i]
+			msg := "is empty: target " + string(c.m.Target) + " needs " + f.sp.path
+			if f.sp.info.kind == kindGroups {
+				msg = "is empty: target groups would remove every group of the user; list at least one group"
+			}
+			*rerr = append(*rerr, FieldError{Path: f.sp.path, Column: f.colName, Msg: msg})
+		}
+	}
+}
+
+// columnsOf names the columns of some fields for a row-level message: "E-mail and Телефон are ".
+func (c *Compiled) columnsOf(idx []int) string {
+	var cols []string
+	for _, i := range idx {
+		if i >= 0 && c.fields[i].colName != "" {
+			cols = append(cols, c.fields[i].colName)
+		}
+	}
+	switch len(cols) {
+	case 0:
+		return "all fields are "
+	case 1:
+		return cols[0] + " is "
+	}
+	return strings.Join(cols[:len(cols)-1], ", ") + " and " + cols[len(cols)-1] + " are "
+}
+
+// blank reports an empty or whitespace-only cell. It runs on every cell, so it decides on the
+// first character in the common case instead of trimming.
+func blank(s string) bool {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c != ' ' && (c < '\t' || c > '\r') {
+				return false
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if !unicode.IsSpace(r) {
+			return false
+		}
+		i += size
+	}
+	return true
+}
+
+// cell reads the source text of a column or template field for a row.
+func (f *cfield) cell(cells []string) string {
+	switch f.sp.src {
+	case srcColumn:
+		if f.col >= 0 && f.col < len(cells) {
+			return cells[f.col]
+		}
+		return ""
+	case srcTemplate:
+		allBlank := true
+		n := 0
+		for _, p := range f.tmpl {
+			if p.col < 0 {
+				n += len(p.lit)
+			} else if p.col < len(cells) {
+				n += len(cells[p.col])
+				if !blank(cells[p.col]) {
+					allBlank = false
+				}
+			}
+		}
+		if allBlank {
+			return ""
+		}
+		var b strings.Builder
+		b.Grow(n)
+		for _, p := range f.tmpl {
+			if p.col < 0 {
+				b.WriteString(p.lit)
+			} else if p.col < len(cells) {
+				b.WriteString(strings.TrimSpace(cells[p.col]))
+			}
+		}
+		return strings.Join(strings.Fields(b.String()), " ")
+	}
+	return ""
+}
+
+// eval computes one field of one row into v, adding to rerr what fails.
+func (f *cfield) eval(cells []string, v *value, rerr *RowError) {
+	sp := f.sp
+	switch sp.src {
+	case srcGenerate:
+		v.kind = vGenerate
+		return
+	case srcValue:
+		switch {
+		case sp.constRaw != nil:
+			v.kind, v.raw = vRaw, sp.constRaw
+		case sp.info.kind == kindGroups:
+			v.kind, v.list = vList, sp.constList
+		case sp.constIsNum:
+			v.kind, v.s = vNumber, sp.constText
+		default:
+			v.kind, v.s = vString, sp.constText
+		}
+		f.evalJoined(cells, v, rerr)
+		return
+	}
+	raw := f.cell(cells)
+	text := raw
+	if blank(text) {
+		if sp.def == nil {
+			if sp.required {
+				*rerr = append(*rerr, FieldError{Path: sp.path, Column: f.colName, Msg: "is empty, but required"})
+			}
+			return
+		}
+		text = *sp.def
+	}
+	if sp.info.kind == kindGroups {
+		f.evalGroups(text, v, rerr)
+		if v.kind == vList {
+			f.evalJoined(cells, v, rerr)
+		} else if sp.required {
+			*rerr = append(*rerr, FieldError{Path: sp.path, Column: f.colName, Value: raw, Msg: "has no group names, but is required"})
+		}
+		return
+	}
+	out, msg, empty := sp.pipe(text)
+	switch {
+	case msg != "":
+		*rerr = append(*rerr, FieldError{Path: sp.path, Column: f.colName, Value: text, Msg: msg})
+	case empty:
+		if sp.required {
+			*rerr = append(*rerr, FieldError{Path: sp.path, Column: f.colName, Value: text, Msg: "is mapped to nothing, but required"})
+		}
+	case sp.number():
+		v.kind, v.s = vNumber, out
+	default:
+		v.kind, v.s = vString, out
+	}
+}
+
+// evalGroups splits a cell into group names.
+func (f *cfield) evalGroups(text string, v *value, rerr *RowError) {
+	sp := f.sp
+	add := func(item string) {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			return
+		}
+		out, msg, empty := sp.pipe(item)
+		switch {
+		case msg != "":
+			*rerr = append(*rerr, FieldError{Path: sp.path, Column: f.colName, Value: item, Msg: msg})
+		case !empty && out != "":
+			v.list = append(v.list, out)
+		}
+	}
+	if sp.split == "" {
+		add(text)
+	} else {
+		v.list = make([]string, 0, strings.Count(text, sp.split)+1)
+		for len(text) > 0 {
+			item, rest, _ := strings.Cut(text, sp.split)
+			add(item)
+			text = rest
+		}
+	}
+	if len(v.list) > 0 {
+		v.kind = vList
+	}
+}
+
+// evalJoined fills the join time shared by a row's groups.
+func (f *cfield) evalJoined(cells []string, v *value, rerr *RowError) {
+	if f.joined == nil || v.kind != vList {
+		return
+	}
+	var jv value
+	f.joined.eval(cells, &jv, rerr)
+	if jv.kind == vString || jv.kind == vNumber {
+		v.joined = jv.s
+	}
+}
+
+// appendJSON writes the row's params as canonical JSON, leaving out the field at skip (for the
+// row hash).
+func (c *Compiled) appendJSON(b []byte, vals []value, skip int) []byte {
+	b = append(b, '{')
+	section, key := "", ""
+	inSection, inSub := false, false
+	first := true // first entry at the current innermost level
+	for _, i := range c.order {
+		v := &vals[i]
+		if i == skip || v.kind == vAbsent || v.kind == vGenerate {
+			continue
+		}
+		f := &c.fields[i]
+		info := f.sp.info
+		if !inSection || info.section != section {
+			if inSub {
+				b = append(b, '}')
+				inSub = false
+			}
+			if inSection {
+				b = append(b, "},"...)
+			}
+			b = appendJSONString(b, info.section)
+			b = append(b, ":{"...)
+			section, inSection, first = info.section, true, true
+		}
+		if info.sub != "" {
+			if !inSub || info.key != key {
+				if inSub {
+					b = append(b, '}')
+				}
+				if !first {
+					b = append(b, ',')
+				}
+				b = appendJSONString(b, info.key)
+				b = append(b, ":{"...)
+				key, inSub, first = info.key, true, true
+			}
+		} else if inSub {
+			b = append(b, '}')
+			inSub, first = false, false
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = append(b, f.keyJSON...)
+		b = appendValue(b, v)
+	}
+	if inSub {
+		b = append(b, '}')
+	}
+	if inSection {
+		b = append(b, '}')
+	}
+	return append(b, '}')
+}
+
+func appendValue(b []byte, v *value) []byte {
+	switch v.kind {
+	case vString:
+		return appendJSONString(b, v.s)
+	case vNumber:
+		return append(b, v.s...)
+	case vRaw:
+		return append(b, v.raw...)
+	case vList:
+		b = append(b, '[')
+		for i, s := range v.list {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			if v.joined != "" {
+				b = append(b, '[')
+				b = appendJSONString(b, s)
+				b = append(b, ',')
+				b = appendJSONString(b, v.joined)
+				b = append(b, ']')
+			} else {
+				b = appendJSONString(b, s)
+			}
+		}
+		return append(b, ']')
+	}
+	return append(b, "null"...)
+}

@@ -1,0 +1,571 @@
+package mappings
+
+import (
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// transform is one step of a field's transform list. fn returns the new value, or a non-empty
+// message ("is not a valid e-mail") when the value is rejected. Transforms never panic, whatever
+// the input: they run on every cell of files nobody has looked at.
+type transform struct {
+	name   string
+	fn     func(string) (string, string)
+	number bool // the output is a whole number, written as a JSON number where the field allows
+}
+
+// transformNames are the names a mapping may use, for suggestions.
+var transformNames = []string{"trim", "lower", "upper", "email", "phone", "money", "int", "bool", "date"}
+
+// simpleTransform returns a transform that takes no argument.
+func simpleTransform(name string) (transform, bool) {
+	switch name {
+	case "trim":
+		return transform{name: name, fn: func(s string) (string, string) { return strings.TrimSpace(s), "" }}, true
+	case "lower":
+		return transform{name: name, fn: func(s string) (string, string) { return strings.ToLower(s), "" }}, true
+	case "upper":
+		return transform{name: name, fn: func(s string) (string, string) { return strings.ToUpper(s), "" }}, true
+	case "email":
+		return transform{name: name, fn: normEmail}, true
+	case "phone":
+		return transform{name: name, fn: normPhone}, true
+	case "money":
+		return transform{name: name, fn: normMoney}, true
+	case "int":
+		return transform{name: name, fn: normInt, number: true}, true
+	case "bool":
+		return transform{name: name, fn: normBool}, true
+	}
+	return transform{}, false
+}
+
+// isSpaceLike reports the spaces that spreadsheets put into numbers: ordinary, no-break (Excel's
+// Russian thousands separator), narrow no-break and thin.
+func isSpaceLike(r rune) bool {
+	return r == ' ' || r == '\t' || r == '\u00a0' || r == '\u202f' || r == '\u2009' || r == '\u2007'
+}
+
+const msgEmail = "is not a valid e-mail"
+
+// normEmail checks an address the way a mail form would (one @, a dotted domain with a real-looking
+// top-level part) and lower-cases the domain, which is case-insensitive; the local part is kept
+// as written.
+func normEmail(s string) (string, string) {
+	s = strings.TrimSpace(s)
+	at := strings.LastIndexByte(s, '@')
+	if at <= 0 || at == len(s)-1 || len(s) > 254 {
+		return "", msgEmail
+	}
+	local, domain := s[:at], s[at+1:]
+	if len(local) > 64 || local[0] == '.' || local[len(local)-1] == '.' || strings.Contains(local, "..") {
+		return "", msgEmail
+	}
+	for _, r := range local {
+		switch {
+		case r < utf8.RuneSelf && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'):
+		case strings.ContainsRune("!#$%&'*+/=?^_`{|}~.-", r):
+		case r >= utf8.RuneSelf && r != utf8.RuneError && (unicode.IsLetter(r) || unicode.IsDigit(r)):
+		default:
+			return "", msgEmail
+		}
+	}
+	labels := strings.Split(domain, ".")
+	if len(labels) < 2 {
+		return "", msgEmail
+	}
+	for _, l := range labels {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return "", msgEmail
+		}
+		for _, r := range l {
+			if !(r == '-' || r < utf8.RuneSelf && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') ||
+				r >= utf8.RuneSelf && r != utf8.RuneError && (unicode.IsLetter(r) || unicode.IsDigit(r))) {
+				return "", msgEmail
+			}
+		}
+	}
+	tld := labels[len(labels)-1]
+	if !strings.HasPrefix(strings.ToLower(tld), "xn--") {
+		if utf8.RuneCountInString(tld) < 2 {
+			return "", msgEmail
+		}
+		for _, r := range tld {
+			if !unicode.IsLetter(r) {
+				return "", msgEmail
+			}
+		}
+	}
+	if lower := strings.ToLower(domain); lower != domain {
+		return local + "@" + lower, ""
+	}
+	return s, ""
+}
+
+const msgPhone = "is not a phone number (Russian numbers as 8 900 123-45-67; other countries need + and the country code)"
+
+// normPhone turns a phone number into E.164. Numbers without a + are read as Russian, the way
+// people write them at home: 8 (900) 123-45-67, 7 900 1234567, 9001234567. With a + any country
+// is kept if its length is plausible; +7 must have eleven digits.
+func normPhone(s string) (string, string) {
+	var d [16]byte
+	n := 0
+	plus := false
+	for _, r := range s {
+		switch {
+		case r >= '0' && r <= '9':
+			if n == len(d) {
+				return "", msgPhone
+			}
+			d[n] = byte(r)
+			n++
+		case r == '+' && n == 0 && !plus:
+			plus = true
+		case isSpaceLike(r) || r == '(' || r == ')' || r == '-' || r == '.' || r == '–' || r == '\u2011':
+		default:
+			return "", msgPhone
+		}
+	}
+	digits := d[:n]
+	var out [17]byte
+	out[0] = '+'
+	russian := func(ten []byte) (string, string) { // +7 and the ten digits after the country code
+		out[1] = '7'
+		return string(out[:2+copy(out[2:], ten)]), ""
+	}
+	international := func(ds []byte) (string, string) {
+		if len(ds) < 8 || len(ds) > 15 || ds[0] == '0' {
+			return "", msgPhone
+		}
+		if ds[0] == '7' && len(ds) != 11 {
+			return "", msgPhone
+		}
+		return string(out[:1+copy(out[1:], ds)]), ""
+	}
+	russianArea := func(c byte) bool { return c == '3' || c == '4' || c == '8' || c == '9' }
+	switch {
+	case n == 0:
+		return "", msgPhone
+	case plus && n == 11 && digits[0] == '8' && digits[1] == '9':
+		// "+8 9xx": a Russian 8-prefix written with a plus; no country code starts with 89.
+		return russian(digits[1:])
+	case plus:
+		return international(digits)
+	case n > 2 && digits[0] == '0' && digits[1] == '0':
+		return international(digits[2:])
+	case n == 11 && (digits[0] == '8' || digits[0] == '7') && russianArea(digits[1]):
+		return russian(digits[1:])
+	case n == 10 && russianArea(digits[0]):
+		return russian(digits)
+	}
+	return "", msgPhone
+}
+
+const msgMoney = "is not an amount of money"
+
+// currencyWords are the currency signs and words stripped from either end of a money cell,
+// lower-cased.
+var currencyWords = map[string]bool{"рублей": true, "рубля": true, "рубль": true, "руб.": true, "руб": true,
+	"rub.": true, "rub": true, "rur": true, "usd": true, "eur": true, "us$": true, "р.": true, "р": true,
+	"₽": true, "$": true, "€": true}
+
+// normMoney reads Russian and English amounts ("9 990,00 ₽", "1,500.00", "1 500", "$12.5") and
+// writes them as a plain decimal with two places ("9990.00"), the form deal_cost takes.
+func normMoney(s string) (string, string) {
+	s = strings.TrimSpace(s)
+	neg := false
+	takeSign := func() {
+		if strings.HasPrefix(s, "-") {
+			neg, s = true, strings.TrimSpace(s[1:])
+		} else if strings.HasPrefix(s, "−") {
+			neg, s = true, strings.TrimSpace(s[len("−"):])
+		}
+	}
+	takeSign()
+	s = stripCurrency(s)
+	if !neg {
+		takeSign()
+	}
+	// Keep digits and separators; spaces and apostrophes only ever group thousands.
+	var buf [48]byte
+	b := buf[:0]
+	for _, r := range s {
+		switch {
+		case r >= '0' && r <= '9', r == ',', r == '.':
+			if len(b) == cap(b) {
+				return "", msgMoney
+			}
+			b = append(b, byte(r))
+		case isSpaceLike(r) || r == '\'' || r == '’':
+		default:
+			return "", msgMoney
+		}
+	}
+	if len(b) == 0 {
+		return "", msgMoney
+	}
+	commas, dots, last := 0, 0, -1
+	for i, c := range b {
+		if c == ',' {
+			commas++
+			last = i
+		} else if c == '.' {
+			dots++
+			last = i
+		}
+	}
+	var intPart, frac []byte
+	switch {
+	case last < 0:
+		intPart = b
+	case commas > 0 && dots > 0:
+		// Both: the last one is the decimal mark, the other groups thousands.
+		dec := b[last]
+		for _, c := range b[:last] {
+			if c == dec {
+				return "", msgMoney
+			}
+		}
+		var ok bool
+		if intPart, ok = ungroup(b[:last]); !ok {
+			return "", msgMoney
+		}
+		frac = b[last+1:]
+	case commas > 1 || dots > 1:
+		var ok bool
+		if intPart, ok = ungroup(b); !ok {
+			return "", msgMoney
+		}
+	default:
+		// One separator once: "1,500" and "1.500" group thousands, "1,5" and "10.50" are decimals.
+		before, after := last, len(b)-last-1
+		if after == 3 && before >= 1 && before <= 3 && b[0] != '0' {
+			intPart = append(append([]byte{}, b[:last]...), b[last+1:]...)
+		} else {
+			intPart, frac = b[:last], b[last+1:]
+		}
+	}
+	for len(frac) > 2 && frac[len(frac)-1] == '0' {
+		frac = frac[:len(frac)-1]
+	}
+	if len(frac) > 2 {
+		return "", "is not an amount of money (more than two decimal places)"
+	}
+	for len(intPart) > 1 && intPart[0] == '0' {
+		intPart = intPart[1:]
+	}
+	if len(intPart) == 0 {
+		if len(frac) == 0 {
+			return "", msgMoney
+		}
+		intPart = []byte{'0'}
+	}
+	if len(intPart) > 15 {
+		return "", msgMoney
+	}
+	var out [40]byte
+	o := out[:0]
+	if neg {
+		o = append(o, '-')
+	}
+	o = append(o, intPart...)
+	o = append(o, '.')
+	o = append(o, frac...)
+	for range 2 - len(frac) {
+		o = append(o, '0')
+	}
+	return string(o), ""
+}
+
+// ungroup removes thousands separators from digits grouped by threes ("1,234,567"); it refuses
+// anything else, because a wrong grouping usually means a misread decimal.
+func ungroup(b []byte) ([]byte, bool) {
+	out := make([]byte, 0, len(b))
+	group := 0
+	first := true
+	for _, c := range b {
+		if c == ',' || c == '.' {
+			if group == 0 || group > 3 || !first && group != 3 {
+				return nil, false
+			}
+			first, group = false, 0
+			continue
+		}
+		out = append(out, c)
+		group++
+	}
+	if !first && group != 3 {
+		return nil, false
+	}
+	return out, true
+}
+
+// stripCurrency removes one currency sign or word from the front and one from the back: the run
+// of characters there that are neither digits nor spaces, if it is a known currency.
+func stripCurrency(s string) string {
+	isNum := func(c byte) bool { return c >= '0' && c <= '9' }
+	if s == "" || isNum(s[0]) && isNum(s[len(s)-1]) {
+		return s // the common case: a bare number
+	}
+	word := func(w string) bool {
+		if len(w) == 0 || len(w) > len("рублей") {
+			return false
+		}
+		return currencyWords[w] || currencyWords[strings.ToLower(w)]
+	}
+	stop := func(r rune) bool { return r >= '0' && r <= '9' || isSpaceLike(r) || r == '-' }
+	end := len(s)
+	if i := strings.LastIndexFunc(s, stop); i >= 0 {
+		_, size := utf8.DecodeRuneInString(s[i:])
+		end = i + size
+	} else {
+		end = 0
+	}
+	if end < len(s) && word(s[end:]) {
+		s = strings.TrimRightFunc(s[:end], isSpaceLike)
+	}
+	start := strings.IndexFunc(s, stop)
+	if start < 0 {
+		start = len(s)
+	}
+	if start > 0 && word(s[:start]) {
+		s = strings.TrimLeftFunc(s[start:], isSpaceLike)
+	}
+	return s
+}
+
+const msgInt = "is not a whole number"
+
+// normInt reads a whole number; spaces between digit groups and a zero fraction ("2,00" from a
+// spreadsheet) are accepted.
+func normInt(s string) (string, string) {
+	var buf [24]byte
+	b := buf[:0]
+	neg, seenDigit, inFrac := false, false, false
+	for _, r := range strings.TrimFunc(s, unicode.IsSpace) {
+		switch {
+		case inFrac:
+			if r != '0' {
+				return "", msgInt
+			}
+		case r >= '0' && r <= '9':
+			if len(b) == cap(b) {
+				return "", msgInt
+			}
+			b = append(b, byte(r))
+			seenDigit = true
+		case (r == '-' || r == '+') && !seenDigit && !neg:
+			neg = r == '-'
+		case isSpaceLike(r) && seenDigit:
+		case (r == ',' || r == '.') && seenDigit:
+			inFrac = true
+		default:
+			return "", msgInt
+		}
+	}
+	if !seenDigit {
+		return "", msgInt
+	}
+	for len(b) > 1 && b[0] == '0' {
+		b = b[1:]
+	}
+	if len(b) > 18 {
+		return "", msgInt + " (too large)"
+	}
+	if neg && !(len(b) == 1 && b[0] == '0') {
+		return "-" + string(b), ""
+	}
+	return string(b), ""
+}
+
+// normBool reads the yes/no words of Russian and English spreadsheets and writes "1" or "0".
+func normBool(s string) (string, string) {
+	t := strings.TrimSpace(s)
+	if len(t) > 12 {
+		return "", "is not yes/no"
+	}
+	switch strings.ToLower(t) {
+	case "да", "д", "yes", "y", "1", "true", "+", "истина", "on":
+		return "1", ""
+	case "нет", "н", "no", "n", "0", "false", "-", "ложь", "off":
+		return "0", ""
+	}
+	return "", "is not yes/no (да/нет, yes/no, 1/0, true/false, +/-)"
+}
+
+// dateToken is one piece of a date layout: a number field or literal text.
+type dateToken struct {
+	field byte // 'Y' 'M' 'D' 'h' 'm' 's', or 0 for a literal
+	lit   string
+}
+
+// parseDateLayout reads a layout such as "DD.MM.YYYY HH:mm". It returns a message when the layout
+// is unusable.
+func parseDateLayout(layout string) ([]dateToken, string) {
+	var toks []dateToken
+	seen := map[byte]bool{}
+	for i := 0; i < len(layout); {
+		var f byte
+		n := 2
+		switch {
+		case strings.HasPrefix(layout[i:], "YYYY"):
+			f, n = 'Y', 4
+		case strings.HasPrefix(layout[i:], "MM"):
+			f = 'M'
+		case strings.HasPrefix(layout[i:], "DD"):
+			f = 'D'
+		case strings.HasPrefix(layout[i:], "HH"):
+			f = 'h'
+		case strings.HasPrefix(layout[i:], "mm"):
+			f = 'm'
+		case strings.HasPrefix(layout[i:], "ss"):
+			f = 's'
+		default:
+			r, size := utf8.DecodeRuneInString(layout[i:])
+			if r < utf8.RuneSelf && unicode.IsLetter(r) {
+				return nil, "unknown token in date layout " + strconv.Quote(layout)
+			}
+			if len(toks) > 0 && toks[len(toks)-1].field == 0 {
+				toks[len(toks)-1].lit += layout[i : i+size]
+			} else {
+				toks = append(toks, dateToken{lit: layout[i : i+size]})
+			}
+			i += size
+			continue
+		}
+		if seen[f] {
+			return nil, "date layout " + strconv.Quote(layout) + " repeats a token"
+		}
+		if len(toks) > 0 && toks[len(toks)-1].field != 0 {
+			return nil, "date layout " + strconv.Quote(layout) + " needs a separator between numbers"
+		}
+		seen[f] = true
+		toks = append(toks, dateToken{field: f})
+		i += n
+	}
+	if !seen['Y'] || !seen['M'] || !seen['D'] {
+		return nil, "date layout " + strconv.Quote(layout) + " needs YYYY, MM and DD"
+	}
+	if seen['m'] && !seen['h'] || seen['s'] && !seen['m'] {
+		return nil, "date layout " + strconv.Quote(layout) + " has minutes or seconds without the larger unit"
+	}
+	return toks, ""
+}
+
+// dateTransform builds the {date: LAYOUT} transform for a field whose output format is out.
+func dateTransform(layout string, out dateOut) (transform, string) {
+	toks, msg := parseDateLayout(layout)
+	if msg != "" {
+		return transform{}, msg
+	}
+	bad := "is not a date in the form " + layout
+	fn := func(s string) (string, string) {
+		var v [6]int // Y M D h m s
+		s = strings.TrimSpace(s)
+		i := 0
+		sawTime := false
+		for ti, t := range toks {
+			if i == len(s) && ti > 0 && !sawTime && timeOnly(toks[ti:]) {
+				break // the whole time of day left out: midnight
+			}
+			if t.field == 'h' || t.field == 'm' || t.field == 's' {
+				sawTime = true
+			}
+			if t.field == 0 {
+				if t.lit == " " || strings.TrimSpace(t.lit) == "" {
+					j := i
+					for j < len(s) && (s[j] == ' ' || s[j] == '\t') {
+						j++
+					}
+					if j == i {
+						return "", bad
+					}
+					i = j
+					continue
+				}
+				if !strings.HasPrefix(s[i:], t.lit) {
+					return "", bad
+				}
+				i += len(t.lit)
+				continue
+			}
+			most := 2
+			if t.field == 'Y' {
+				most = 4
+			}
+			j := i
+			for j < len(s) && j-i < most && s[j] >= '0' && s[j] <= '9' {
+				j++
+			}
+			if j == i || t.field == 'Y' && j-i != 4 {
+				return "", bad
+			}
+			n, _ := strconv.Atoi(s[i:j])
+			v[strings.IndexByte("YMDhms", t.field)] = n
+			i = j
+		}
+		if i != len(s) {
+			return "", bad
+		}
+		y, mo, d, h, mi, sec := v[0], v[1], v[2], v[3], v[4], v[5]
+		if y < 1 || mo < 1 || mo > 12 || d < 1 || d > daysIn(mo, y) || h > 23 || mi > 59 || sec > 59 {
+			return "", "is not a real date"
+		}
+		return formatDate(out, y, mo, d, h, mi, sec), ""
+	}
+	return transform{name: "date", fn: fn}, ""
+}
+
+// timeOnly reports whether the rest of a layout is only a time of day (so it may be left out).
+func timeOnly(toks []dateToken) bool {
+	for _, t := range toks {
+		if t.field == 'Y' || t.field == 'M' || t.field == 'D' {
+			return false
+		}
+	}
+	return true
+}
+
+func daysIn(month, year int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+func formatDate(out dateOut, y, mo, d, h, mi, s int) string {
+	b := make([]byte, 0, 19)
+	two := func(n int) { b = append(b, byte('0'+n/10), byte('0'+n%10)) }
+	four := func(n int) { two(n / 100); two(n % 100) }
+	switch out {
+	case dateBirthday:
+		two(d)
+		b = append(b, '.')
+		two(mo)
+		b = append(b, '.')
+		four(y)
+	default:
+		four(y)
+		b = append(b, '-')
+		two(mo)
+		b = append(b, '-')
+		two(d)
+		b = append(b, ' ')
+		two(h)
+		b = append(b, ':')
+		two(mi)
+		if out != dateJoin {
+			b = append(b, ':')
+			two(s)
+		}
+	}
+	return string(b)
+}

@@ -1,0 +1,11 @@
+// Package samples holds the sample CSV files and mapping files of every use case gcbatch serves
+// (see README.md in this folder). They are embedded so that `gcbatch demo` can run from any
+// folder with nothing but the binary.
+package samples
+
+import "embed"
+
+// FS holds every sample CSV and mapping file at its base name.
+//
+//go:embed *.csv *.yaml
+var FS embed.FS
