@@ -199,9 +199,10 @@ func (s *Store) LookupRows(keys []RowKey) ([]RowRecord, error) {
 	return out, nil
 }
 
-// releaseEveryLookups is how many LookupRows calls may fault in pages before they are released:
-// with batches of ~256 keys that is at most ~4,096 pages (16 MiB) touched between releases.
-const releaseEveryLookups = 16
+// releaseEveryLookups is how many LookupRows calls may fault in pages before they are released.
+// Each key read can map 16 pages (the kernel's fault-around), so a batch of 128 keys may make
+// 8 MiB of the file resident: release after every batch.
+const releaseEveryLookups = 1
 
 // forgetChunk bounds how many deletions one ForgetRuns transaction carries, so that forgetting
 // a million-row run neither builds a huge transaction in memory nor holds the lock for long.

@@ -117,6 +117,9 @@ type Result struct {
 	// Ragged counts items with more cells than fields (kept in CSV, keyed "#N" in JSONL).
 	Ragged int64
 	Took   time.Duration
+	// Download is the time from the request that found the export ready to the file being in
+	// place: the JSON → CSV part alone, without the wait for the service to build the export.
+	Download time.Duration
 }
 
 // WaitExpiredError says the export was not ready within --wait. The export stays pending: the
@@ -435,13 +438,16 @@ func collect(ctx context.Context, c Client, id int64, o *Options, out *output, r
 				return err
 			}
 		}
+		asked := o.Now()
 		body, err := c.OpenExport(ctx, id)
 		res.Polls++
 		if o.Progress != nil {
 			o.Progress.Polls.Add(1)
 		}
 		if err == nil {
-			return download(ctx, c.Account(), id, body, o, out, res)
+			err := download(ctx, c.Account(), id, body, o, out, res)
+			res.Download = o.Now().Sub(asked)
+			return err
 		}
 		if err := o.budgetAnswer(err); err != nil {
 			return err

@@ -35,8 +35,10 @@ const (
 
 // lookupBatch is how many rows are checked against the ledger in one read transaction: large
 // enough that a resume over a big file costs few transactions, small enough that the first
-// request leaves at once and memory stays flat.
-const lookupBatch = 256
+// request leaves at once and memory stays flat. Each key read faults in up to 64 KiB of the
+// state file (the kernel's fault-around), released after every batch, so the batch also bounds
+// how much of the file is resident at once.
+const lookupBatch = 128
 
 // Run statuses, as stored in checkpoint.Run.Status and written to summary.json.
 const (

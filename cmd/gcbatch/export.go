@@ -460,6 +460,9 @@ func runExport(ctx context.Context, o *exportOptions) error {
 		exportCount(res.Rows, "row"), exportCount(int64(res.Columns), "column"), res.Output, res.ExportID, how,
 		exportCount(int64(res.Polls), "poll"), res.Took.Round(time.Second), exportCount(int64(budget.Used()), "call"),
 		left, limit, shortDuration(window)))
+	if res.Download > 0 && res.Rows > 0 {
+		say.line(fmt.Sprintf("downloaded in %.2fs (%.0f rows/s)", res.Download.Seconds(), float64(res.Rows)/res.Download.Seconds()))
+	}
 	if res.Ragged > 0 {
 		say.line(fmt.Sprintf("note: %d items had more cells than there are column titles; the extra cells were kept at the end of their lines", res.Ragged))
 	}

@@ -6,14 +6,30 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"strings"
 	"syscall"
 )
 
 func main() { os.Exit(run()) }
 
+// softMemoryLimit is the heap size past which the garbage collector runs more often (GOMEMLIMIT
+// overrides it).
+const softMemoryLimit = 32 << 20
+
 // run executes the command line and returns the exit code. The first SIGINT/SIGTERM cancels the
 // command's context (commands finish in-flight work, commit and exit 3); a second one exits at once.
 func run() int {
+	if path := os.Getenv("GCBATCH_PEAK_RSS_FILE"); path != "" {
+		defer writePeakRSS(path)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// A soft limit makes the collector work harder before the heap doubles, instead of
+		// letting a long import sit at twice its live data: gcbatch's live heap is a few tens
+		// of MiB whatever the file's size, and users run it beside other jobs. It is soft: a
+		// process that truly needs more still gets it.
+		debug.SetMemoryLimit(softMemoryLimit)
+	}
 	g := newGlobals()
 	defer g.close()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -57,4 +73,21 @@ func execute(ctx context.Context, g *globals, args []string) int {
 func isQuietExit(err error) bool {
 	ee, ok := err.(*exitError)
 	return ok && ee.err == nil
+}
+
+// writePeakRSS records this process's peak resident set (VmHWM) for `make bench`. The bench
+// cannot take it from wait4's rusage: on Linux a child's ru_maxrss starts from the RSS of the
+// process that forked it (the bench, which holds the simulator), so it would measure the wrong
+// process. VmHWM belongs to this program image alone.
+func writePeakRSS(path string) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			_ = os.WriteFile(path, []byte(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB"))+"\n"), 0o600)
+			return
+		}
+	}
 }

@@ -85,7 +85,6 @@ type export struct {
 	f        filters
 	groupCol []int64 // idgrouplist: extra group columns (users)
 	readyAt  time.Time
-	fail     bool
 }
 
 // data is the account. Stored records (*User, *Deal) are immutable once published: an update

@@ -73,7 +73,8 @@
 //
 // # Control
 //
-// GET /_sim/stats answers Stats as JSON; POST /_sim/month rolls the month; POST
+// GET /_sim/stats answers Stats as JSON (encoding/json of the struct, so the members carry the
+// Go field names and a test decodes it straight into a Stats); POST /_sim/month rolls the month; POST
 // /_sim/rate?per_second=N sets the import rate limit (0 = none); POST /_sim/faults?spec=SPEC sets
 // the faults (ParseFaults syntax). They are not counted anywhere.
 package gcsim

@@ -488,25 +488,22 @@ func (g *gen) userEmail(i int64, v *userView) string {
 
 // dealView is one deal as an export row sees it.
 type dealView struct {
-	id                              int64
-	number                          string
-	userID                          int64
-	userName, email, phone, city    string
-	created, payed, finished        int64
-	statusChanged                   int64
-	title, status                   string
-	cost, paid, rub                 int64 // kopecks; rub = cost in roubles' kopecks
-	currency                        string
-	manager, paySystem, paySysCode  string
-	partnerID, promo, promoAct      string
-	fields                          [nDealFields]string
-	utm                             [6]string
-	tags                            string
-	paymentStatus                   string
-	nbsp                            bool // money written with NBSP thousands separators
-	userIdx                         int64
-	userGroups                      []membership
-	hasUserGroups, userGroupsLoaded bool
+	id                             int64
+	number                         string
+	userID                         int64
+	userName, email, phone, city   string
+	created, payed, finished       int64
+	statusChanged                  int64
+	title, status                  string
+	cost, paid, rub                int64 // kopecks; rub = cost in roubles' kopecks
+	currency                       string
+	manager, paySystem, paySysCode string
+	partnerID, promo, promoAct     string
+	fields                         [nDealFields]string
+	utm                            [6]string
+	tags                           string
+	paymentStatus                  string
+	nbsp                           bool // money written with NBSP thousands separators
 }
 
 // deal fills d with seeded deal j; u is scratch space for its user.
@@ -514,9 +511,9 @@ func (g *gen) deal(j int64, d *dealView, u *userView) {
 	r := g.dealRnd(j)
 	*d = dealView{id: dealIDBase + j, number: strconv.FormatInt(dealNumberBase+j, 10)}
 	if g.users > 0 {
-		d.userIdx = 1 + int64(r.next()%uint64(g.users))
-		d.userID = userIDBase + d.userIdx
-		g.user(d.userIdx, d.userID, u, g.users)
+		idx := 1 + int64(r.next()%uint64(g.users))
+		d.userID = userIDBase + idx
+		g.user(idx, d.userID, u, g.users)
 	} else {
 		idx := 1 + int64(r.next()%uint64(max(g.ghostUsers, 1)))
 		d.userID = ghostUserBase + idx

@@ -66,7 +66,6 @@ type rowWriter struct {
 	w       *bufio.Writer
 	ascii   bool
 	rows    int
-	inRow   bool
 	cells   int
 	scratch []byte
 	esc     []byte
@@ -107,15 +106,6 @@ func (rw *rowWriter) rawBytes(b []byte) {
 
 func (rw *rowWriter) int(n int64) {
 	rw.rawBytes(strconv.AppendInt(rw.scratch[:0], n, 10))
-}
-
-// id writes an id cell, empty for 0.
-func (rw *rowWriter) id(n int64) {
-	if n == 0 {
-		rw.str("")
-		return
-	}
-	rw.int(n)
 }
 
 // time writes a "YYYY-MM-DD HH:MM:SS" cell, empty for 0.
