@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -45,7 +46,7 @@ func groupsRun(t *testing.T, cfg gcsim.Config, key string, args ...string) (code
 	}
 	g.WorkDir = t.TempDir()
 	defer g.close()
-	code = execute(t.Context(), g, append([]string{"groups", "--progress", "never"}, args...))
+	code = execute(t.Context(), g, append([]string{"groups", "--progress", "never", "--state", filepath.Join(g.WorkDir, "state.db")}, args...))
 	return code, out.String(), errb.String()
 }
 
