@@ -26,9 +26,6 @@ func TestImportSamples(t *testing.T) {
 			in := strings.TrimSuffix(y, ".yaml") + ".csv"
 			// Seeded users give users/update (target groups) real ids to work on.
 			e := newImportEnv(t, gcsim.Config{SeedUsers: 50})
-			if name == "groups" {
-				in = seededIDs(t, e, in)
-			}
 			m, valid, invalid := mappedRows(t, y, in, e.account())
 			if len(valid) == 0 {
 				t.Fatal("the sample has no valid rows")
@@ -58,24 +55,6 @@ func TestImportSamples(t *testing.T) {
 			assertNoKey(t, e.dir, e.key, out, errOut)
 		})
 	}
-}
-
-// seededIDs copies the groups sample with its user ids (100001, 100002, ...) moved onto the
-// simulator's seeded users (1000001, 1000002, ...), which are the only users a fresh simulated
-// account has; the sample's ids are those of some real export.
-func seededIDs(t *testing.T, e *importEnv, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.SplitAfter(string(b), "\n")
-	for i := 1; i < len(lines); i++ {
-		if id, rest, ok := strings.Cut(lines[i], ","); ok && len(id) == 6 && strings.HasPrefix(id, "100") {
-			lines[i] = id[:3] + "0" + id[3:] + "," + rest // 100001 → 1000001
-		}
-	}
-	return e.write("groups.csv", strings.Join(lines, ""))
 }
 
 // checkSimHolds compares what the simulator applied with the valid rows of a sample.
