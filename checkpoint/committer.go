@@ -12,15 +12,14 @@ import (
 
 // CommitterOptions tune the group commit.
 type CommitterOptions struct {
-	// MaxRows is how many queued records force a commit. Zero means 256. It also sizes the
+	// MaxRows is how many queued records force a commit. Zero means 1024. It also sizes the
 	// queue (twice MaxRows, to ride out a slow fsync without stalling the workers), so at most
-	// about three times this many records wait in memory.
+	// about three times this many records wait in memory (a few hundred KiB).
 	//
-	// Why not more: ledger keys start with a content hash, so each record of a commit lands on
-	// its own leaf page, and the kernel maps up to 16 neighbouring pages (fault-around) for each
-	// page bbolt reads. A 1,000-row commit on a large ledger made 60 MiB of the file resident at
-	// once; 256 rows keep it near 16 MiB, at one fsync per 256 rows — far more than any
-	// GetCourse account's rate needs.
+	// A commit costs an fsync and rewrites every leaf page it touches; rows of one commit that
+	// land on the same leaf share that cost, so larger commits are cheaper per row. How much of
+	// the file one transaction maps is bounded separately (commitMapBudget): in a large ledger
+	// a batch of MaxRows is written by several transactions.
 	MaxRows int
 	// MaxDelay is the longest a queued record waits before it is committed. Zero means 200ms.
 	// It is the "last commit interval" of the crash guarantee: a kill -9 can lose at most the
@@ -64,7 +63,7 @@ type commitReq struct {
 // NewCommitter starts the writer goroutine. Close stops it; until then the Store must stay open.
 func (s *Store) NewCommitter(o CommitterOptions) *Committer {
 	if o.MaxRows <= 0 {
-		o.MaxRows = 256
+		o.MaxRows = 1024
 	}
 	if o.MaxDelay <= 0 {
 		o.MaxDelay = 200 * time.Millisecond
@@ -228,26 +227,41 @@ func (c *Committer) take(req commitReq) {
 	}
 }
 
-// commit writes the gathered records in one Update and then releases the waiters, so that
-// no PutSync returns before its record is on disk.
+// commit writes the gathered records and then releases the waiters, so that no PutSync
+// returns before its record is on disk. The records go in one Update unless they reach more
+// than commitNodeBudget pages of the file; then they are split over several, so that the
+// pages one transaction maps stay bounded whatever the size of the ledger.
 func (c *Committer) commit() {
 	err := c.Err()
-	if err == nil && len(c.batch) > 0 {
+	for rest := c.batch; err == nil && len(rest) > 0; {
+		n, size := 0, int64(0)
 		err = c.st.guardedUpdate(func(tx *bolt.Tx) error {
+			size = tx.Size()
 			b := tx.Bucket(bucketLedger)
-			for _, r := range c.batch {
+			for _, r := range rest {
+				if n > 0 && size > mapBudget {
+					if st := tx.Stats(); st.GetNodeCount()*faultWindow >= mapBudget {
+						break
+					}
+				}
 				if err := b.Put(r.key, r.val); err != nil {
 					return err
 				}
+				n++
 			}
 			return nil
 		})
 		if err != nil {
-			c.setErr(fmt.Errorf("%s: committing %d ledger records: %w", c.st.path, len(c.batch), err))
+			c.setErr(fmt.Errorf("%s: committing %d ledger records: %w", c.st.path, len(rest), err))
 			err = c.Err()
 		}
-		// The commit touched leaf pages all over the file; keep them out of our RSS.
-		c.st.releaseResident()
+		// The commit touched leaf pages all over the file; keep them out of our RSS. A file
+		// within the budget cannot map more than itself: releasing it would only cost the
+		// faults that bring it back.
+		if size > mapBudget {
+			c.st.releaseResident()
+		}
+		rest = rest[n:]
 	}
 	for _, w := range c.waiters {
 		w <- err
@@ -257,3 +271,17 @@ func (c *Committer) commit() {
 	clear(c.waiters)
 	c.waiters = c.waiters[:0]
 }
+
+// mapBudget bounds how much of the state file one transaction maps. Each page of the ledger a
+// commit modifies (a bbolt node: a leaf, or a branch above one) is mapped while the
+// transaction runs, with the kernel's fault-around window, and read again at its commit; in a
+// ledger of a million rows each row reaches a leaf and a branch of its own, so 256 rows mapped
+// 32 MiB. Past the budget the rest of the batch goes into the next transaction: a commit then
+// carries about 64 rows. A file smaller than the budget cannot map more than itself, so it is
+// neither split nor released: in such a small ledger rows share leaves, a commit carries the
+// whole batch, and releasing would only cost the faults that bring the pages back.
+const mapBudget = 8 << 20
+
+// faultWindow is what one page fault on the state file maps: Linux's default fault-around
+// (64 KiB) of pages already in the page cache.
+const faultWindow = 64 << 10

@@ -9,7 +9,8 @@
 //   - ledger: one record per row that reached a verdict or was about to be sent (RowRecord),
 //     keyed by RowKey: account, target, the SHA-256 of the row's mapped params, and the row's
 //     occurrence (how many earlier rows of the same file had the same params).
-//   - exports, budget, cache: pending exports and the export-call budget (see Budget).
+//   - exports, budget, cache: pending exports, the export-call budget (see Budget), and short-lived
+//     answers worth reusing, such as the account's custom fields and groups (CacheGet, CachePut).
 //
 // The file is created with mode 0600. A second gcbatch on the same file gets ErrLocked after
 // Options.Timeout instead of hanging; a file that is not a bbolt file, or was cut short, gets

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 func TestLedgerKeyOrderAndUniqueness(t *testing.T) {
@@ -196,4 +198,65 @@ func BenchmarkLookupRows(b *testing.B) {
 		n++
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n*batch), "ns/key")
+}
+
+func TestHasRows(t *testing.T) {
+	s := openTest(t, filepath.Join(t.TempDir(), "state.db"))
+	c := s.NewCommitter(CommitterOptions{})
+	c.Put(RowKey{Account: "ab", Target: "users", Hash: testHash(1)}, RowRecord{State: StateConfirmed, RunID: "r"})
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		account, target string
+		want            bool
+	}{
+		{"ab", "users", true},
+		{"ab", "deals", false},
+		{"a", "busers", false}, // would share a prefix without the length fields
+		{"abc", "users", false},
+		{"", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.account+"/"+tt.target, func(t *testing.T) {
+			got, err := s.HasRows(tt.account, tt.target)
+			if err != nil || got != tt.want {
+				t.Errorf("HasRows = %v, %v; want %v", got, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestLargeLedgerCommitsAndLookups writes a ledger larger than mapBudget, so that batches are
+// split over several transactions and lookups release the mapping as they go, and reads every
+// record back; a later write of the same key still wins across the split.
+func TestLargeLedgerCommitsAndLookups(t *testing.T) {
+	s := openTest(t, filepath.Join(t.TempDir(), "state.db"))
+	c := s.NewCommitter(CommitterOptions{MaxRows: 8192, MaxDelay: time.Hour})
+	const n = 60_000
+	keys := make([]RowKey, n)
+	for i := range keys {
+		keys[i] = RowKey{Account: "school", Target: "users", Hash: testHash(uint64(i))}
+		c.Put(keys[i], RowRecord{State: StateSent, RunID: "20261126-172233-3f9a", Line: i + 2})
+		c.Put(keys[i], RowRecord{State: StateConfirmed, RunID: "20261126-172233-3f9a", Line: i + 2, UserID: int64(i)})
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var size int64
+	if err := s.db.View(func(tx *bolt.Tx) error { size = tx.Size(); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if size <= mapBudget {
+		t.Fatalf("the ledger is %d bytes, not larger than the budget %d: the test does not split", size, mapBudget)
+	}
+	got, err := s.LookupRows(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range got {
+		if r.State != StateConfirmed || r.UserID != int64(i) || r.Line != i+2 {
+			t.Fatalf("row %d: %+v", i, r)
+		}
+	}
 }

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"os"
-	"sync/atomic"
+	"path/filepath"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -29,8 +29,6 @@ type Options struct {
 type Store struct {
 	db   *bolt.DB
 	path string
-	// lookups counts LookupRows calls, to release mapped pages every so often.
-	lookups atomic.Int64
 }
 
 // ErrLocked is returned (wrapped) when another process holds the state file.
@@ -57,6 +55,10 @@ func Open(path string, opts Options) (st *Store, err error) {
 			st, err = nil, damaged(path, fmt.Errorf("%v", r))
 		}
 	}()
+	// A folder is not damage: the advice to move it aside and lose the ledger would be wrong.
+	if info, err := os.Stat(path); err == nil && info.IsDir() {
+		return nil, fmt.Errorf("%s is a folder: --state takes the path of a file, such as %s", path, filepath.Join(path, "state.db"))
+	}
 	// A file cut short (a full disk, a partial copy) can have valid meta pages that point past
 	// its end; bbolt would map those pages and the first read would crash the process.
 	if err := checkLength(path); err != nil {

@@ -312,3 +312,10 @@ func (c *Client) Account() string { return c.account }
 
 // BaseURL returns the account's root URL as the client calls it (no key).
 func (c *Client) BaseURL() string { return c.base.String() }
+
+// Format prints a Client as the account it calls, with every verb: fmt's default would print
+// the struct's fields, the key among them, into whatever log line, wrapped error or panic
+// value a Client ends up in.
+func (c Client) Format(f fmt.State, verb rune) {
+	fmt.Fprintf(f, "getcourse.Client(%s)", c.account)
+}

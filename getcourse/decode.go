@@ -235,6 +235,9 @@ func decodeResponse(body []byte) (*envelope, error) {
 	if len(body) == 0 || body[0] != '{' {
 		return nil, errors.New("not a JSON object")
 	}
+	if env, ok := decodeFast(body); ok {
+		return env, nil
+	}
 	var env envelope
 	if err := json.Unmarshal(body, &env); err != nil {
 		return nil, err

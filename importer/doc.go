@@ -10,12 +10,16 @@
 //
 //   - one reader: Source.Next → Compiled.Apply (a row that cannot be read or mapped is rejected
 //     here and never sent) → SHA-256 of the canonical params JSON → its occurrence within the
-//     file (checkpoint.Occurrences) → a ledger lookup, 256 rows per read transaction. Rows the
-//     ledger settles (skipped, rejected earlier, in doubt) go straight to the collector; the
-//     rest go to the workers.
+//     file (checkpoint.Occurrences), in batches of 256 rows handed to a second goroutine for
+//     the ledger lookup (one read transaction per batch), so that a rerun over a large file
+//     reads and looks up at the same time. A first import into an account and target the
+//     ledger has never seen skips the lookups (checkpoint.Store.HasRows). Rows the ledger
+//     settles (skipped, rejected earlier, in doubt) go straight to the collector; the rest go
+//     to the workers.
 //   - Concurrency workers: each sends one row at a time with Client.Import. The client waits on
 //     the shared limiter before every attempt (retries included) and retries transient failures
-//     itself with exponential backoff and jitter; what a worker gets back is final.
+//     itself with exponential backoff and jitter; what a worker gets back is final. A worker
+//     sets up its request context, trace and stop hook once, not per row.
 //   - one collector (Run's own goroutine): it alone writes the ledger (through the Committer's
 //     group commits), results.csv and rejected.csv, and counts, so none of them has two
 //     writers. The progress bar reads the counts every 200 ms.
@@ -38,6 +42,22 @@
 // 100,000 unchanged rows writes 100,000 short "skipped" lines (a few MB), and in exchange the
 // file answers "what happened to line N" without looking at earlier runs. It is written in
 // completion order, not line order (sorting would need the whole file in memory).
+//
+// # Online preflight
+//
+// GetCourse drops a value whose custom-field name it does not know without a word, and creates
+// a group whose name has a typo. Preflight (run by `import` before anything is sent, and by
+// `validate --online`) compares the mapping's user.addfields.* and deal.addfields.* names with
+// the account's fields of that object (getcourse.Client.AccountFields), and every group the
+// file would add (the mapping's constants and each distinct value of the group column over the
+// valid rows, read once and streamed; at most MaxGroupNames distinct names are kept) with the
+// account's groups (Client.Groups). Unknown fields are errors with the nearest existing name;
+// new groups are warnings with row counts and nearest names, which the command turns into a
+// stop unless --allow-new-groups. The two calls are export-API calls: they go through the
+// state file's budget, are skipped with a note when it cannot afford them, and their answers
+// are cached in the state file for DefaultPreflightTTL per account. The group collection of a
+// file is cached too, by path, size, modification time and mapping, so that resuming an import
+// does not read the file an extra time.
 //
 // # Rate limiting
 //

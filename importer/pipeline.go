@@ -35,10 +35,9 @@ const (
 
 // lookupBatch is how many rows are checked against the ledger in one read transaction: large
 // enough that a resume over a big file costs few transactions, small enough that the first
-// request leaves at once and memory stays flat. Each key read faults in up to 64 KiB of the
-// state file (the kernel's fault-around), released after every batch, so the batch also bounds
-// how much of the file is resident at once.
-const lookupBatch = 128
+// request leaves at once and memory stays flat. (How much of the state file a lookup maps is
+// bounded inside LookupRows.)
+const lookupBatch = 256
 
 // Run statuses, as stored in checkpoint.Run.Status and written to summary.json.
 const (
@@ -196,15 +195,18 @@ type pipeline struct {
 	target     string
 	call       getcourse.Call
 	idempotent bool
-	client     *getcourse.Client
-	lim        *AdaptiveLimiter
-	store      *checkpoint.Store
-	committer  *checkpoint.Committer
-	occ        *checkpoint.Occurrences
-	src        *Source
-	compiled   *mappings.Compiled
-	now        func() time.Time
-	log        *slog.Logger
+	// ledgerHasRows is whether the ledger held records for the account and target when the
+	// run started; without any, the reader does not look rows up.
+	ledgerHasRows bool
+	client        *getcourse.Client
+	lim           *AdaptiveLimiter
+	store         *checkpoint.Store
+	committer     *checkpoint.Committer
+	occ           *checkpoint.Occurrences
+	src           *Source
+	compiled      *mappings.Compiled
+	now           func() time.Time
+	log           *slog.Logger
 
 	stopCtx context.Context
 	stop    context.CancelCauseFunc
@@ -283,6 +285,11 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		src: src, compiled: compiled, now: o.Now, log: o.Logger,
 	}
 	if err := p.settleEarlierRuns(input); err != nil {
+		return nil, err
+	}
+	// A first import into this account and target has nothing to look up (see HasRows), and
+	// skipping the lookups spares the reader a seek per row.
+	if p.ledgerHasRows, err = o.Store.HasRows(p.account, p.target); err != nil {
 		return nil, err
 	}
 
@@ -479,82 +486,130 @@ func (p *pipeline) flow(rep *reports) (reachedEOF bool, readErr error) {
 	return reachedEOF, readErr
 }
 
-// read is the reader stage. Rows that need no request (rejected locally, skipped, in doubt)
-// go straight to done; the rest go to the workers.
+// read is the reader stage. It runs in two goroutines, so that reading and mapping the file
+// overlaps with the ledger lookups (rerunning a large file is mostly lookups): this one reads,
+// maps and numbers the rows in batches of lookupBatch, and dispatch looks each batch up and
+// sends its rows on: those that need no request (rejected locally, skipped, in doubt) straight
+// to done, the rest to the workers.
 func (p *pipeline) read(jobs, done chan<- *job) (reachedEOF bool, err error) {
-	batch := make([]*job, 0, lookupBatch)
-	keys := make([]checkpoint.RowKey, 0, lookupBatch)
-	dispatched := 0
-	flush := func() (more bool, err error) {
-		defer func() { batch = batch[:0] }()
-		keys = keys[:0]
-		for _, j := range batch {
-			if j.keyed {
-				keys = append(keys, j.rk)
+	batches := make(chan []*job, 1)
+	quit := make(chan struct{}) // closed when dispatch takes no more batches
+	more := true                // dispatch went through every batch it was given
+	var dispatchErr error
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(quit)
+		d := dispatcher{p: p, jobs: jobs, done: done}
+		for batch := range batches {
+			ok, err := d.dispatch(batch)
+			if err != nil {
+				p.stop(err)
+				dispatchErr = err
+			}
+			if !ok || err != nil {
+				more = false
+				return
 			}
 		}
-		var recs []checkpoint.RowRecord
-		if len(keys) > 0 {
-			if recs, err = p.store.LookupRows(keys); err != nil {
-				return false, fmt.Errorf("reading the ledger: %w", err)
-			}
+	}()
+	finish := func(eof bool, err error) (bool, error) {
+		close(batches)
+		wg.Wait()
+		if err == nil {
+			err = dispatchErr
 		}
-		ri := 0
-		for _, j := range batch {
-			if j.keyed {
-				j.prev = recs[ri]
-				ri++
-				p.decide(j)
-			}
-			if j.status != "" {
-				if !sendJob(p.stopCtx, done, j) {
-					return false, nil
-				}
-				continue
-			}
-			if p.o.MaxRows > 0 && dispatched >= p.o.MaxRows {
-				return false, nil
-			}
-			if !sendJob(p.stopCtx, jobs, j) {
-				return false, nil
-			}
-			dispatched++
-		}
-		return true, nil
+		return eof && more && err == nil, err
 	}
 
+	batch := make([]*job, 0, lookupBatch)
+	send := func() bool {
+		select {
+		case batches <- batch:
+			batch = make([]*job, 0, lookupBatch)
+			return true
+		case <-quit:
+			return false
+		}
+	}
 	for {
 		if p.stopCtx.Err() != nil {
-			return false, nil
+			return finish(false, nil)
 		}
 		row, rerr := p.src.Next()
 		if rerr == io.EOF {
-			more, err := flush()
-			return more, err
+			if len(batch) > 0 && !send() {
+				return finish(false, nil)
+			}
+			return finish(true, nil)
 		}
 		if rerr != nil {
 			err := fmt.Errorf("reading %s: %w", p.src.Name(), rerr)
 			p.stop(err)
-			return false, err
+			return finish(false, err)
 		}
 		p.stats.addRead()
 		j := &job{row: row}
 		if err := p.prepare(j); err != nil {
 			p.stop(err)
-			return false, err
+			return finish(false, err)
 		}
 		batch = append(batch, j)
-		if len(batch) == cap(batch) {
-			more, err := flush()
-			if err != nil {
-				p.stop(err)
-				return false, err
-			}
-			if !more {
-				return false, nil
-			}
+		if len(batch) == cap(batch) && !send() {
+			return finish(false, nil)
 		}
 	}
+}
+
+// dispatcher is the second half of the reader stage (see read).
+type dispatcher struct {
+	p          *pipeline
+	jobs, done chan<- *job
+	keys       []checkpoint.RowKey
+	dispatched int
+}
+
+// dispatch looks a batch up in the ledger and sends its rows on. more is false when the run
+// takes no more rows (stopped, or --max-rows reached).
+func (d *dispatcher) dispatch(batch []*job) (more bool, err error) {
+	p := d.p
+	d.keys = d.keys[:0]
+	for _, j := range batch {
+		if j.keyed {
+			d.keys = append(d.keys, j.rk)
+		}
+	}
+	var recs []checkpoint.RowRecord
+	if len(d.keys) > 0 && p.ledgerHasRows {
+		if recs, err = p.store.LookupRows(d.keys); err != nil {
+			return false, fmt.Errorf("reading the ledger: %w", err)
+		}
+	}
+	ri := 0
+	for _, j := range batch {
+		if j.keyed {
+			if recs != nil {
+				j.prev = recs[ri]
+			}
+			ri++
+			p.decide(j)
+		}
+		if j.status != "" {
+			if !sendJob(p.stopCtx, d.done, j) {
+				return false, nil
+			}
+			continue
+		}
+		if p.o.MaxRows > 0 && d.dispatched >= p.o.MaxRows {
+			return false, nil
+		}
+		if !sendJob(p.stopCtx, d.jobs, j) {
+			return false, nil
+		}
+		d.dispatched++
+	}
+	return true, nil
 }
 
 func sendJob(ctx context.Context, ch chan<- *job, j *job) bool {
@@ -618,15 +673,65 @@ func (p *pipeline) decide(j *job) {
 	// StateFailed and StateNone: send.
 }
 
-// Request states for drain handling (see send).
+// Request states for drain handling (see worker).
 const (
-	reqWaiting   int32 = iota // waiting for the limiter; nothing written
+	reqIdle      int32 = iota // between requests
+	reqWaiting                // waiting for the limiter; nothing written
 	reqOnWire                 // a connection was taken: bytes may be on the wire
 	reqCancelled              // cancelled by a stop before any connection was taken
 )
 
+// worker is what one worker goroutine keeps across its rows: the context its requests run on
+// and the state of the request in flight. A stop cancels that context at once while the
+// request only waits for the limiter, and after DrainTimeout once it is on the wire, so that
+// its outcome is known and committed. Everything is set up once per worker, not per row: a
+// context, a trace and a stop hook per request cost more than the rest of the pipeline.
+type worker struct {
+	ctx     context.Context
+	cancel  context.CancelFunc
+	state   atomic.Int32
+	gotConn atomic.Bool // the request in flight took a connection
+
+	mu    sync.Mutex
+	drain *time.Timer // armed by a stop that found a request on the wire
+}
+
+func (p *pipeline) newWorker() (w *worker, stop func()) {
+	w = &worker{}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(p.stopCtx))
+	w.cancel = cancel
+	w.ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GotConn: func(httptrace.GotConnInfo) {
+			w.gotConn.Store(true)
+			w.state.CompareAndSwap(reqWaiting, reqOnWire)
+		},
+	})
+	stopWatch := context.AfterFunc(p.stopCtx, func() {
+		if w.state.CompareAndSwap(reqWaiting, reqCancelled) {
+			cancel()
+			return
+		}
+		// On the wire, or between rows (the worker then takes no new row): let the request
+		// finish within DrainTimeout.
+		w.mu.Lock()
+		w.drain = time.AfterFunc(p.o.DrainTimeout, cancel)
+		w.mu.Unlock()
+	})
+	return w, func() {
+		stopWatch()
+		w.mu.Lock()
+		if w.drain != nil {
+			w.drain.Stop()
+		}
+		w.mu.Unlock()
+		cancel()
+	}
+}
+
 // work is one worker: take a row, send it, hand the outcome to the collector.
 func (p *pipeline) work(jobs <-chan *job, done chan<- *job) {
+	w, stop := p.newWorker()
+	defer stop()
 	for {
 		var j *job
 		var ok bool
@@ -641,7 +746,7 @@ func (p *pipeline) work(jobs <-chan *job, done chan<- *job) {
 		if p.stopCtx.Err() != nil {
 			return // the row stays unsent; the next run takes it
 		}
-		p.send(j)
+		p.send(w, j)
 		done <- j
 	}
 }
@@ -650,8 +755,8 @@ func (p *pipeline) work(jobs <-chan *job, done chan<- *job) {
 // also committed here, before the worker takes its next row: its sent mark is already on
 // disk, and an outcome left waiting for the next group commit would turn into "in doubt" if
 // the process died now, so the rows in doubt after a crash are only the ones truly in flight.
-func (p *pipeline) send(j *job) {
-	p.sendRow(j)
+func (p *pipeline) send(w *worker, j *job) {
+	p.sendRow(w, j)
 	if !p.idempotent && j.put {
 		if err := p.committer.PutSync(context.WithoutCancel(p.stopCtx), j.rk, j.rec); err != nil {
 			p.stop(fmt.Errorf("the state file could not be written: %w", err))
@@ -660,7 +765,7 @@ func (p *pipeline) send(j *job) {
 	}
 }
 
-func (p *pipeline) sendRow(j *job) {
+func (p *pipeline) sendRow(w *worker, j *job) {
 	rec := checkpoint.RowRecord{RunID: p.runID, Line: j.row.Line}
 	if !p.idempotent {
 		// The sent mark is durable before the request can leave: after a crash the row is in
@@ -670,51 +775,19 @@ func (p *pipeline) sendRow(j *job) {
 			p.stop(fmt.Errorf("the state file could not be written: %w", err))
 			return
 		}
-		if p.stopCtx.Err() != nil {
-			p.unmark(j)
-			return
-		}
 	}
-
-	// The request gets a context of its own: a stop cancels it at once while it is only
-	// waiting for the limiter, but lets it finish (within DrainTimeout) once it is on the wire.
-	reqCtx, cancel := context.WithCancel(context.WithoutCancel(p.stopCtx))
-	defer cancel()
-	var state atomic.Int32
-	var gotConn atomic.Bool
-	reqCtx = httptrace.WithClientTrace(reqCtx, &httptrace.ClientTrace{
-		GotConn: func(httptrace.GotConnInfo) {
-			gotConn.Store(true)
-			state.CompareAndSwap(reqWaiting, reqOnWire)
-		},
-	})
-	var (
-		mu       sync.Mutex
-		drain    *time.Timer
-		returned bool
-	)
-	stopWatch := context.AfterFunc(p.stopCtx, func() {
-		mu.Lock()
-		defer mu.Unlock()
-		if returned {
-			return
-		}
-		if state.CompareAndSwap(reqWaiting, reqCancelled) {
-			cancel()
-			return
-		}
-		drain = time.AfterFunc(p.o.DrainTimeout, cancel)
-	})
+	// Waiting first, then the stop check: a stop that comes after this line finds the request
+	// waiting and cancels it; one that came before is seen here.
+	w.gotConn.Store(false)
+	w.state.Store(reqWaiting)
+	defer w.state.Store(reqIdle)
+	if p.stopCtx.Err() != nil {
+		p.unmark(j)
+		return
+	}
 	j.sent = true
 	p.stats.addSent()
-	res, err := p.client.Import(reqCtx, p.call, j.params, getcourse.CallOptions{Idempotent: p.idempotent})
-	mu.Lock()
-	returned = true
-	if drain != nil {
-		drain.Stop()
-	}
-	mu.Unlock()
-	stopWatch()
+	res, err := p.client.Import(w.ctx, p.call, j.params, getcourse.CallOptions{Idempotent: p.idempotent})
 
 	if err == nil {
 		j.status = RowOK
@@ -723,7 +796,7 @@ func (p *pipeline) sendRow(j *job) {
 		j.put, j.rec = true, p.stamp(rec)
 		return
 	}
-	if state.Load() == reqCancelled && !gotConn.Load() {
+	if w.state.Load() == reqCancelled && !w.gotConn.Load() {
 		// Stopped before anything was written: the row was never sent.
 		j.sent = false
 		p.stats.unSent()
@@ -747,7 +820,7 @@ func (p *pipeline) sendRow(j *job) {
 		j.status, j.errText = RowInDoubt, err.Error()
 		rec.State, rec.Error = checkpoint.StateInDoubt, err.Error()
 		j.put, j.rec = true, p.stamp(rec)
-	case reqCtx.Err() != nil:
+	case w.ctx.Err() != nil:
 		// Cut by the stop (after DrainTimeout): an idempotent row is simply sent again by the
 		// next run; a non-idempotent one is only cut here when no attempt may have reached
 		// the service (the client marks that InDoubt otherwise).
@@ -821,6 +894,9 @@ func (p *pipeline) logRow(j *job) {
 	level := slog.LevelInfo
 	if j.status == RowSkipped {
 		level = slog.LevelDebug
+	}
+	if !p.log.Enabled(context.Background(), level) {
+		return // most runs log no rows: spare building the line
 	}
 	attrs := []slog.Attr{slog.Int("line", j.row.Line), slog.String("status", j.status)}
 	if j.key != "" {

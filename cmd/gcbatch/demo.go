@@ -29,9 +29,10 @@ func newDemoCmd(g *globals) *cobra.Command {
 		Use:   "demo",
 		Short: "Run the whole job end to end against the built-in simulator",
 		Long: `demo starts the GetCourse simulator in-process (with latency and a few injected faults) and
-runs the real commands against it: mapping init, validate, import with an interruption and a
-resume, the nightly case, an export to an Excel-ready CSV and the group list. Every file it
-writes stays in --dir for you to look at. It exits 0 only if every step did what it said.`,
+runs the real commands against it: mapping init, validate, the online check catching a
+misspelled custom field, import with an interruption and a resume, the nightly case, an
+export to an Excel-ready CSV and the group list. Every file it writes stays in --dir for you
+to look at. It exits 0 only if every step did what it said.`,
 		Example: `  gcbatch demo
   gcbatch demo --dir /tmp/gcbatch-demo`,
 		Args: cobra.NoArgs,
@@ -177,10 +178,27 @@ func (d *demo) story() error {
 	code = d.gcbatch(d.ctx, "validate", "--mapping", s("contacts.yaml"), s("contacts.csv"))
 	d.step("validate", code == 1, "exit %d: one row has a bad e-mail and would be rejected; rejected.csv holds it, ready to fix", code)
 
-	d.say("\n== 3. Migrate the contact list")
+	d.say("\n== 2b. Catch a misspelled custom field before anything is sent (online check)")
+	typo, err := d.typoMapping(s("contacts.yaml"))
+	if err != nil {
+		return exitErr(2, err)
+	}
+	var said bytes.Buffer // the step checks what the user was told, not just the exit code
+	stderr := d.g.Stderr
+	d.g.Stderr = io.MultiWriter(stderr, &said)
 	before := d.sim.Stats()
-	code = d.gcbatch(d.ctx, "import", "--mapping", s("contacts.yaml"), "--rate", "40/s", s("contacts.csv"))
+	code = d.gcbatch(d.ctx, "import", "--mapping", typo, "--rate", "40/s", s("contacts.csv"))
 	after := d.sim.Stats()
+	d.g.Stderr = stderr
+	imports := after.Requests["/pl/api/users"] - before.Requests["/pl/api/users"]
+	suggested := strings.Contains(said.String(), `может быть "Telegram"?`)
+	d.step("online check", code == 2 && imports == 0 && suggested,
+		"exit %d: user.addfields.Telegramm is not a field of the account (suggested Telegram: %v); %d import requests sent", code, suggested, imports)
+
+	d.say("\n== 3. Migrate the contact list")
+	before = d.sim.Stats()
+	code = d.gcbatch(d.ctx, "import", "--mapping", s("contacts.yaml"), "--rate", "40/s", s("contacts.csv"))
+	after = d.sim.Stats()
 	created := after.UsersCreated - before.UsersCreated
 	d.step("import contacts", code == 1 && created > 0, "exit %d (1 = done, with the one bad row rejected); the simulator created %d users", code, created)
 
@@ -249,6 +267,21 @@ func (d *demo) story() error {
 		return exitErr(3, errors.New("demo interrupted"))
 	}
 	return nil
+}
+
+// typoMapping writes a copy of the contacts mapping with one custom field misspelled, the
+// kind of typo GetCourse itself would swallow without a word.
+func (d *demo) typoMapping(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	typo := strings.Replace(string(b), "user.addfields.Telegram:", "user.addfields.Telegramm:", 1)
+	if typo == string(b) {
+		return "", fmt.Errorf("%s no longer maps user.addfields.Telegram", path)
+	}
+	out := d.path("samples", "contacts-typo.yaml")
+	return out, os.WriteFile(out, []byte(typo), 0o600)
 }
 
 // firstRows writes a copy of the CSV without its last n rows (the "day one" file of the nightly

@@ -496,6 +496,10 @@ func exportExit(ctx context.Context, err error, res *exporter.Result) error {
 	var we *exporter.WaitExpiredError
 	var se *exporter.StreamError
 	switch {
+	case errors.As(err, &oe) && res != nil && res.ExportID != 0:
+		// The export was started (or found) before the output failed (a full disk): the
+		// rerun collects it, so this is "stopped early", not an input error.
+		return exitErr(3, fmt.Errorf("%w; export %d stays recorded: fix that and rerun the same command to collect it without starting another", err, res.ExportID))
 	case errors.As(err, &ce), errors.As(err, &oe):
 		return exitErr(2, err)
 	case errors.As(err, &we), errors.As(err, &se):

@@ -29,7 +29,11 @@ type importOptions struct {
 	ResendInDoubt bool
 	MaxRows       int
 	Yes           bool
-	Input         string
+	// NoPreflight skips the online check of custom fields and groups; AllowNewGroups lets the
+	// import go on although the file adds groups the account does not have.
+	NoPreflight    bool
+	AllowNewGroups bool
+	Input          string
 	// Resume is the command line that continues this import (built from the flags given).
 	Resume string
 }
@@ -51,12 +55,24 @@ The default --rate of 5/s is the pace public GetCourse clients keep; the service
 limit. When the service answers "too many requests" the rate is halved and then raised again
 gradually, so a --rate set too high settles on the account's real limit.
 
+Before the first row goes out, import checks the mapping against the account (the check of
+'gcbatch validate --online'): every user.addfields.<name> and deal.addfields.<name> must be
+a custom field the account has (GetCourse silently drops values of a misspelled field), and
+every group the file would add must already exist (GetCourse silently creates a group whose
+name has a typo). An unknown field stops the import with the nearest existing name; new
+groups are listed with their row counts and nearest matches and stop the import until you
+pass --allow-new-groups, since creating groups is sometimes intended. Both stops exit 2 with
+nothing sent. The check costs at most two export-API calls (account/fields, account/groups),
+counted in the export budget and reused from the state file for 10 minutes; when the budget
+cannot afford them it is skipped with a note. --no-preflight skips it.
+
 Rows the service might already have (a deal without deal_number or a message, when a crash or
 a timeout hit it in flight) are "in doubt": reported, and not sent again unless you check them
 in GetCourse and say --resend-in-doubt.`,
 		Example: `  gcbatch import --account school --mapping contacts.yaml contacts.csv
   gcbatch import --mapping orders.yaml --rate 2/s --max-rows 1000 orders.csv
-  gcbatch import --mapping contacts.yaml --dry-run contacts.csv`,
+  gcbatch import --mapping contacts.yaml --dry-run contacts.csv
+  gcbatch import --mapping contacts.yaml --allow-new-groups contacts.csv`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return exitErr(2, fmt.Errorf("import takes one CSV file, got %d arguments\nsee 'gcbatch import --help'", len(args)))
@@ -80,6 +96,8 @@ in GetCourse and say --resend-in-doubt.`,
 	f.BoolVar(&o.ResendInDoubt, "resend-in-doubt", false, "send again rows that may already have reached GetCourse (check them there first)")
 	f.IntVar(&o.MaxRows, "max-rows", 0, "stop cleanly after sending this many rows (0: no limit); rerun to send the next ones")
 	f.BoolVar(&o.Yes, "yes", false, "confirm a target that replaces data (target: groups replaces users' groups)")
+	f.BoolVar(&o.AllowNewGroups, "allow-new-groups", false, "go on although the file adds groups the account does not have (GetCourse creates them)")
+	f.BoolVar(&o.NoPreflight, "no-preflight", false, "skip the online check of custom fields and groups before sending")
 	return cmd
 }
 
@@ -156,6 +174,16 @@ func runImport(ctx context.Context, g *globals, o *importOptions) error {
 		return err
 	}
 	defer st.Close()
+
+	if !o.NoPreflight {
+		rep, err := g.preflight(ctx, st, m, o.Input, o.AllowNewGroups, g.Stderr)
+		if err != nil {
+			return err
+		}
+		if why := preflightBlocked(rep, o.Mapping, o.AllowNewGroups); why != "" {
+			return exitErr(2, fmt.Errorf("import stopped by the online check: %s", why))
+		}
+	}
 
 	var progress io.Writer
 	if g.progressEnabled() {

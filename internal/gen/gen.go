@@ -90,7 +90,7 @@ var (
 	lastLatin   = []string{"ivanov", "petrov", "smirnov", "kuznetsov", "popov", "sokolov", "lebedev", "kozlov", "novikov", "morozov", "volkov", "solovyev"}
 	cities      = []string{"Москва", "Санкт-Петербург", "Новосибирск", "Екатеринбург", "Казань", "Нижний Новгород", "Самара", "Ростов-на-Дону", "Краснодар", "Пермь", ""}
 	domains     = []string{"mail.ru", "gmail.com", "yandex.ru", "bk.ru", "inbox.ru", "list.ru", "rambler.ru", "icloud.com"}
-	groups      = []string{"", "Клиенты", "Рассылка", "Клиенты, Рассылка", "Вебинар 12.03", "Клиенты, VIP", "Марафон, Рассылка, Клиенты"}
+	groups      = []string{"", "Клиенты", "Рассылка", "Клиенты, Рассылка", "Тренинг SMM", "Клиенты, VIP Студенты", "Марафон, Рассылка, Клиенты"} // all seeded by gcsim: files pass the import's online check
 	sources     = []string{"", "", "yandex", "google", "vk", "telegram", "partner"}
 	products    = []string{"Курс «Английский с нуля»", "Марафон по йоге", "Интенсив по Python", "Консультация 60 мин", "Подписка на год", "Книга «Финансы», электронная версия"}
 	prices      = []string{"9 990,00 ₽", "1 500", "2490", "14 900 руб.", "990,50", "49 000,00 ₽"}
