@@ -238,6 +238,10 @@ func printImportSummary(w io.Writer, s *importer.Summary) {
 	c := s.Counts
 	switch s.Status {
 	case importer.StatusDone:
+		if c.Total == 0 {
+			fmt.Fprintf(w, "import done: the file has no data rows, nothing to send\n")
+			break
+		}
 		fmt.Fprintf(w, "import done: every row is in GetCourse\n")
 	case importer.StatusPartial:
 		fmt.Fprintf(w, "import finished, with rows that need a look (rejected.csv)\n")
