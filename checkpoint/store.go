@@ -29,6 +29,9 @@ type Options struct {
 type Store struct {
 	db   *bolt.DB
 	path string
+	// baseMapped is the file-backed RSS when the store opened (-1 if unknown), the baseline
+	// lookups measure the state file's mapped pages against.
+	baseMapped int64
 }
 
 // ErrLocked is returned (wrapped) when another process holds the state file.
@@ -90,7 +93,7 @@ func Open(path string, opts Options) (st *Store, err error) {
 		}
 		return nil, damaged(path, err)
 	}
-	st = &Store{db: db, path: path}
+	st = &Store{db: db, path: path, baseMapped: mappedResident()}
 	if !opts.ReadOnly {
 		if err := db.Update(func(tx *bolt.Tx) error {
 			for _, b := range allBuckets {

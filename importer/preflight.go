@@ -491,7 +491,7 @@ func CompareAccount(acct AccountInfo, user, deal []string, groups map[string]int
 func Nearest(name string, candidates []string) (string, bool) {
 	best, bestD := "", -1
 	for _, c := range candidates {
-		if d := editDistance(name, c); bestD < 0 || d < bestD {
+		if d := mappings.EditDistance(name, c); bestD < 0 || d < bestD {
 			best, bestD = c, d
 		}
 	}
@@ -499,28 +499,6 @@ func Nearest(name string, candidates []string) (string, bool) {
 		return "", false
 	}
 	return best, true
-}
-
-// editDistance is the Levenshtein distance over runes, ignoring case. (The mappings package
-// has its own for path suggestions; it is unexported there, and this one serves account names.)
-func editDistance(a, b string) int {
-	ra, rb := []rune(strings.ToLower(a)), []rune(strings.ToLower(b))
-	prev, cur := make([]int, len(rb)+1), make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
 }
 
 // objectRU names an object's people in Russian for the error line.

@@ -109,8 +109,9 @@ func quoteShort(v string) string {
 	return fmt.Sprintf("%q", v)
 }
 
-// editDistance is the Levenshtein distance over runes, case-insensitive.
-func editDistance(a, b string) int {
+// EditDistance is the Levenshtein distance over runes, case-insensitive: how suggestions ("did
+// you mean ...?") find the nearest valid name, here and in the online preflight.
+func EditDistance(a, b string) int {
 	ra := []rune(strings.ToLower(a))
 	rb := []rune(strings.ToLower(b))
 	prev := make([]int, len(rb)+1)
@@ -136,7 +137,7 @@ func editDistance(a, b string) int {
 func nearest(s string, candidates []string) (string, bool) {
 	best, bestD := "", -1
 	for _, c := range candidates {
-		d := editDistance(s, c)
+		d := EditDistance(s, c)
 		if bestD < 0 || d < bestD {
 			best, bestD = c, d
 		}
