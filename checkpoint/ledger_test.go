@@ -233,7 +233,7 @@ func TestHasRows(t *testing.T) {
 func TestLargeLedgerCommitsAndLookups(t *testing.T) {
 	s := openTest(t, filepath.Join(t.TempDir(), "state.db"))
 	c := s.NewCommitter(CommitterOptions{MaxRows: 8192, MaxDelay: time.Hour})
-	const n = 60_000
+	const n = 120_000
 	keys := make([]RowKey, n)
 	for i := range keys {
 		keys[i] = RowKey{Account: "school", Target: "users", Hash: testHash(uint64(i))}
