@@ -295,24 +295,25 @@ func (b *bench) overhead() {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	// The bare loop runs twice: in this process, beside the simulator (the machine's ceiling,
-	// for information), and as a separate process like gcbatch, which is the fair baseline: a
-	// client in another process pays for every request crossing between processes (scheduler
-	// switches on two cores), which an in-process loop never does.
+	// The bare loop runs twice. The figure the bar judges is design.md's: the loop inside the
+	// simulator's process (that is how "this machine's limit" was measured). The same loop as a
+	// process of its own is printed beside it, because gcbatch is a separate process and pays
+	// for every request crossing between processes on two cores, which the in-process loop
+	// never does; the gap between the two loops is that cost, not gcbatch's.
 	_, base := startSim(ctx, gcsim.Config{Seed: 1})
-	inproc := bareLoop(base, bodies, conc)
+	bare := bareLoop(base, bodies, conc)
 	_, baseSub := startSim(ctx, gcsim.Config{Seed: 1})
-	bare := b.bareLoopProcess(ctx, bodiesPath, baseSub, conc, len(bodies))
+	own := b.bareLoopProcess(ctx, bodiesPath, baseSub, conc, len(bodies))
 
 	_, base2 := startSim(ctx, gcsim.Config{Seed: 1})
 	r := b.gcbatch(ctx, base2, work, "import", "--mapping", mapPath, "--rate", "1000000/s", "--concurrency", fmt.Sprint(conc), csvPath)
 	mustOK("import (overhead)", r, 0, 1)
 	imp := float64(len(bodies)) / r.elapsed.Seconds()
 	pct := 100 * imp / bare
-	b.add(figure{name: "bare_loop_inprocess_rows_per_s", unit: "rows/s", value: inproc, note: fmt.Sprintf("(%d workers in the simulator's process: the ceiling, for information)", conc)})
-	b.add(figure{name: "bare_loop_rows_per_s", unit: "rows/s", value: bare, note: fmt.Sprintf("(%d workers, pre-built requests, own process, whole process time)", conc)})
+	b.add(figure{name: "bare_loop_rows_per_s", unit: "rows/s", value: bare, note: fmt.Sprintf("(%d workers, pre-built requests, in the simulator's process)", conc)})
+	b.add(figure{name: "bare_loop_own_process_rows_per_s", unit: "rows/s", value: own, note: "(the same loop as a process of its own, like gcbatch; whole process time)"})
 	b.add(figure{name: "import_rows_per_s", unit: "rows/s", value: imp, note: "(gcbatch import, no limit, no latency, whole process time)"})
-	b.add(figure{name: "overhead_pct", unit: "%", value: pct, bar: ">= 60", pass: pct >= 60, note: fmt.Sprintf("(import as %% of the bare loop; goal 80; %.0f%% of the in-process ceiling)", 100*imp/inproc)})
+	b.add(figure{name: "overhead_pct", unit: "%", value: pct, bar: ">= 60", pass: pct >= 60, note: fmt.Sprintf("(import as %% of the in-process loop; goal 80; %.0f%% of the own-process loop)", 100*imp/own)})
 }
 
 // bareLoopProcess runs the bare loop as a process of its own (this binary with -bare-loop) and
