@@ -1,4 +1,3 @@
-// Command gcbatch is a batch processor for the GetCourse import/export API.
 package main
 
 import (
