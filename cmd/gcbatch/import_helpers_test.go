@@ -5,12 +5,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/csv"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/gcbatch/gcbatch/checkpoint"
@@ -158,8 +158,8 @@ func (e *importEnv) lookup(rows []mappedRow) []checkpoint.RowRecord {
 	return recs
 }
 
-// lastRun returns the newest run recorded in the state file.
-func (e *importEnv) lastRun() checkpoint.Run {
+// allRuns returns the runs recorded in the state file, newest first.
+func (e *importEnv) allRuns() []checkpoint.Run {
 	e.t.Helper()
 	st, err := checkpoint.Open(e.path("state.db"), checkpoint.Options{ReadOnly: true})
 	if err != nil {
@@ -167,8 +167,18 @@ func (e *importEnv) lastRun() checkpoint.Run {
 	}
 	defer st.Close()
 	runs, err := st.ListRuns()
-	if err != nil || len(runs) == 0 {
-		e.t.Fatalf("runs: %v, %v", runs, err)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return runs
+}
+
+// lastRun returns the newest run recorded in the state file.
+func (e *importEnv) lastRun() checkpoint.Run {
+	e.t.Helper()
+	runs := e.allRuns()
+	if len(runs) == 0 {
+		e.t.Fatal("no run is recorded")
 	}
 	return runs[0]
 }
@@ -193,33 +203,15 @@ func results(t *testing.T, run checkpoint.Run) (counts map[string]int, byLine ma
 	return counts, byLine
 }
 
-// assertNoKey fails if the key appears in any file under the work folder or in outputs.
+// assertNoKey fails if the key, raw or escaped, appears in any file under the work folder or in
+// outputs (grepKey does the looking).
 func assertNoKey(t *testing.T, dir, key string, outputs ...string) {
 	t.Helper()
+	named := make(map[string]string, len(outputs))
 	for i, o := range outputs {
-		if strings.Contains(o, key) {
-			t.Errorf("output %d holds the API key", i)
-		}
+		named[fmt.Sprintf("output %d", i)] = o
 	}
-	files := 0
-	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		files++
-		if bytes.Contains(b, []byte(key)) {
-			t.Errorf("%s holds the API key", p)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if files == 0 {
+	if files := grepKey(t, dir, key, named); files == 0 {
 		t.Fatal("no files were written to check")
 	}
 }

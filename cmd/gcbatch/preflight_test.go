@@ -31,19 +31,7 @@ func (e *importEnv) accountCalls() int {
 	return st.Requests["/pl/api/account/fields"] + st.Requests["/pl/api/account/groups"]
 }
 
-func (e *importEnv) runs() int {
-	e.t.Helper()
-	st, err := checkpoint.Open(e.path("state.db"), checkpoint.Options{ReadOnly: true})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer st.Close()
-	runs, err := st.ListRuns()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return len(runs)
-}
+func (e *importEnv) runs() int { return len(e.allRuns()) }
 
 // TestPreflightTypoField: a misspelled custom field stops validate --online and import with the
 // nearest name, in Russian and English, and nothing is sent; --no-preflight sends anyway.
