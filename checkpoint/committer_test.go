@@ -369,3 +369,27 @@ func BenchmarkCommitter(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 }
+
+// BenchmarkFirstImportLedger is the ledger side of a first import of 100,000 rows: a fresh
+// state file, one Put per row from one goroutine (the importer's collector), then Close.
+func BenchmarkFirstImportLedger(b *testing.B) {
+	const rows = 100_000
+	rec := RowRecord{State: StateConfirmed, RunID: "20261126-172233-3f9a", Line: 12345, UserID: 987654, At: time.Now()}
+	for b.Loop() {
+		b.StopTimer()
+		s := openTest(b, filepath.Join(b.TempDir(), "state.db"))
+		b.StartTimer()
+		c := s.NewCommitter(CommitterOptions{})
+		for i := range rows {
+			rec.Line = i + 2
+			c.Put(rowKey(i), rec)
+		}
+		if err := c.Close(); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		s.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*rows), "ns/row")
+}

@@ -87,20 +87,36 @@ func (b *honourRetryAfter) NextBackOff() time.Duration {
 // (limiter, backoff) selects on ctx. The result is a reply or an error; an *APIError for
 // everything about the service, the budget's own error (wrapped) when it refused the call.
 func (c *Client) do(ctx context.Context, s callSpec) (*reply, error) {
+	// Nearly every call succeeds at its first attempt, so that one runs before any retry
+	// machinery is built: a BackOff costs several allocations, which on the import path
+	// (one call per row) is not nothing.
+	start := time.Now()
+	out, first, info, stop := c.attempt(ctx, s, 0)
+	if first == nil && stop == nil {
+		return out, nil
+	}
 	var (
 		attempt    int
 		emptyHTML  int
 		last       *APIError
 		notified   bool
-		out        *reply
 		retryAfter time.Duration
+		pending    = true // the first attempt's outcome is still to be judged by op
 	)
-	// A fresh BackOff per call: they hold state and are not safe for concurrent use.
+	// A fresh BackOff per call: they hold state and are not safe for concurrent use. Its
+	// clock starts now, so the first attempt's time is taken off MaxElapsed.
+	maxElapsed := c.retry.MaxElapsed
+	if maxElapsed > 0 {
+		maxElapsed -= time.Since(start)
+	}
 	exp := backoff.NewExponentialBackOff(
 		backoff.WithInitialInterval(c.retry.InitialInterval),
 		backoff.WithMaxInterval(c.retry.MaxInterval),
-		backoff.WithMaxElapsedTime(c.retry.MaxElapsed),
+		backoff.WithMaxElapsedTime(max(maxElapsed, time.Nanosecond)),
 	)
+	if c.retry.MaxElapsed <= 0 {
+		exp.MaxElapsedTime = 0 // no limit
+	}
 	b := backoff.WithContext(&honourRetryAfter{
 		BackOff:    backoff.WithMaxRetries(exp, uint64(c.retry.MaxRetries)),
 		exp:        exp,
@@ -110,7 +126,16 @@ func (c *Client) do(ctx context.Context, s callSpec) (*reply, error) {
 	op := func() error {
 		attempt++
 		notified = false
-		r, aerr, info, stop := c.attempt(ctx, s, emptyHTML)
+		var (
+			r    *reply
+			aerr *APIError
+		)
+		if pending {
+			pending = false
+			aerr = first
+		} else {
+			r, aerr, info, stop = c.attempt(ctx, s, emptyHTML)
+		}
 		if stop != nil {
 			return backoff.Permanent(stop)
 		}
@@ -217,13 +242,18 @@ func (c *Client) attempt(ctx context.Context, s callSpec, emptyHTMLBefore int) (
 		cancel(nil)
 	}
 
+	// Only a non-idempotent call needs to know whether its request was written (mayRetry);
+	// a trace costs a context and a merge of hooks per attempt, so idempotent calls go without.
 	var wrote atomic.Bool
-	trace := &httptrace.ClientTrace{
-		// Headers written means bytes may be on the wire: from here on the service may act
-		// on the request even if we never see its answer.
-		WroteHeaders: func() { wrote.Store(true) },
+	rctx := context.Context(actx)
+	if !s.idempotent {
+		rctx = httptrace.WithClientTrace(actx, &httptrace.ClientTrace{
+			// Headers written means bytes may be on the wire: from here on the service may
+			// act on the request even if we never see its answer.
+			WroteHeaders: func() { wrote.Store(true) },
+		})
 	}
-	req, err := c.newRequest(httptrace.WithClientTrace(actx, trace), s)
+	req, err := c.newRequest(rctx, s)
 	if err != nil {
 		finish()
 		return nil, nil, info, &APIError{Kind: KindInternal, Method: s.method, Path: s.path,
@@ -324,8 +354,11 @@ func (c *Client) newRequest(ctx context.Context, s callSpec) (*http.Request, err
 	)
 	switch s.method {
 	case http.MethodPost:
-		req, err = http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(appendForm(s, c.key)))
+		// The URL is built, not parsed: formatting it to text and parsing it back cost more
+		// per row than the rest of the request.
+		req, err = http.NewRequestWithContext(ctx, http.MethodPost, "", bytes.NewReader(appendForm(s, c.key)))
 		if err == nil {
+			req.URL = &u
 			req.Header["Content-Type"] = formContentType
 		}
 	case http.MethodGet:

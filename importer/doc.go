@@ -102,7 +102,7 @@
 // everything again.
 //
 // After kill -9 nothing is lost: a confirmation is written by the next group commit
-// (checkpoint.CommitterOptions.MaxDelay, 200 ms by default), so the rows sent again on rerun are
+// (checkpoint.DefaultCommitDelay or DefaultCommitRows rows, whichever comes first), so the rows sent again on rerun are
 // at most those in flight plus those confirmed in the last commit interval, and idempotent
 // rows make the resend harmless. A run left "running" by a dead process is marked interrupted
 // by the next run on the state file (which holds its lock, so no other process can be running

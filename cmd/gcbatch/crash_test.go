@@ -124,7 +124,7 @@ func TestCrashResume(t *testing.T) {
 		kills       = 4
 		concurrency = 4
 		rate        = 400.0
-		commitEvery = 200 * time.Millisecond // the checkpoint default MaxDelay
+		commitEvery = checkpoint.DefaultCommitDelay // at this rate the delay, not the row count, ends an interval
 	)
 	t.Run("idempotent users", func(t *testing.T) {
 		t.Parallel()
