@@ -379,6 +379,7 @@ func collectGroups(ctx context.Context, o PreflightOptions) (groupScan, bool, er
 	if err != nil {
 		return scan, false, err
 	}
+	var names []string
 	for n := 0; ; n++ {
 		if n%1024 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -395,12 +396,12 @@ func collectGroups(ctx context.Context, o PreflightOptions) (groupScan, bool, er
 		if row.Err != nil {
 			continue
 		}
-		mapped, err := c.Apply(row.Cells)
+		names, err = c.Groups(row.Cells, names[:0])
 		if err != nil {
 			continue // rejected rows are never sent, so their groups are never created
 		}
 		scan.Rows++
-		for _, g := range mapped.Groups {
+		for _, g := range names {
 			if _, ok := scan.Groups[g]; ok || len(scan.Groups) < o.MaxGroupNames {
 				scan.Groups[g]++
 			} else {

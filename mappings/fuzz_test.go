@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -61,6 +62,14 @@ func FuzzLoad(f *testing.F) {
 func checkApply(t *testing.T, c *Compiled, row []string) {
 	t.Helper()
 	got, err := c.Apply(row)
+	// Groups is Apply without the JSON: the same verdict, the same group names.
+	groups, gerr := c.Groups(row, nil)
+	if (err == nil) != (gerr == nil) || (err != nil && err.Error() != gerr.Error()) {
+		t.Fatalf("Apply error %v, Groups error %v", err, gerr)
+	}
+	if err == nil && !slices.Equal(groups, got.Groups) {
+		t.Fatalf("Groups %q, Apply's groups %q", groups, got.Groups)
+	}
 	if err != nil {
 		var re RowError
 		if !errors.As(err, &re) || len(re) == 0 {
