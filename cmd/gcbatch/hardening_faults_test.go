@@ -185,7 +185,9 @@ func TestHardeningDiskFull(t *testing.T) {
 		resendBound int
 	}{
 		{name: "reports", size: "64k", rows: 3000},
-		{name: "state and reports", size: "320k", stateOnDisk: true, rows: 6000, resendBound: 8 + 2000*2/5},
+		// In flight (8), plus two commit intervals at 2,000 rows/s: the one whose commit
+		// failed and the one gathered while it failed.
+		{name: "state and reports", size: "320k", stateOnDisk: true, rows: 6000, resendBound: 8 + int(2*2000*checkpoint.DefaultCommitDelay.Seconds())},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"golang.org/x/time/rate"
 
 	"github.com/gcbatch/gcbatch/getcourse"
 	"github.com/gcbatch/gcbatch/importer"
@@ -176,7 +177,11 @@ func runImport(ctx context.Context, g *globals, o *importOptions) error {
 	defer st.Close()
 
 	if !o.NoPreflight {
-		rep, err := g.preflight(ctx, st, m, o.Input, o.AllowNewGroups, g.Stderr)
+		// The check's two account calls go at the import's --rate when that is faster than
+		// the client's default pace (a user who raised it should not wait 200 ms between
+		// them), never slower: they are few, and the export budget, not --rate, governs them.
+		rep, err := g.preflight(ctx, st, m, o.Input, o.AllowNewGroups, g.Stderr,
+			getcourse.WithLimiter(rate.NewLimiter(max(maxRate, getcourse.DefaultRate), 1)))
 		if err != nil {
 			return err
 		}

@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/gcbatch/gcbatch/checkpoint"
+	"github.com/gcbatch/gcbatch/getcourse"
 	"github.com/gcbatch/gcbatch/importer"
 	"github.com/gcbatch/gcbatch/mappings"
 )
@@ -13,8 +14,8 @@ import (
 // preflight runs the online check of a mapping and its file against the account (the export
 // budget of the state file wired in) and prints the findings to w. A nil report with a nil
 // error never happens; the error is already an exitError.
-func (g *globals) preflight(ctx context.Context, st *checkpoint.Store, m *mappings.Mapping, input string, allowNewGroups bool, w io.Writer) (*importer.PreflightReport, error) {
-	c, b, err := g.budgetedClient(ctx, st, checkpoint.BudgetConfig{})
+func (g *globals) preflight(ctx context.Context, st *checkpoint.Store, m *mappings.Mapping, input string, allowNewGroups bool, w io.Writer, opts ...getcourse.Option) (*importer.PreflightReport, error) {
+	c, b, err := g.budgetedClient(ctx, st, checkpoint.BudgetConfig{}, opts...)
 	if err != nil {
 		return nil, err
 	}
