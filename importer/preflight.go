@@ -11,9 +11,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -379,28 +381,7 @@ func collectGroups(ctx context.Context, o PreflightOptions) (groupScan, bool, er
 	if err != nil {
 		return scan, false, err
 	}
-	var names []string
-	for n := 0; ; n++ {
-		if n%1024 == 0 {
-			if err := ctx.Err(); err != nil {
-				return scan, false, err
-			}
-		}
-		row, err := src.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return scan, false, err
-		}
-		if row.Err != nil {
-			continue
-		}
-		names, err = c.Groups(row.Cells, names[:0])
-		if err != nil {
-			continue // rejected rows are never sent, so their groups are never created
-		}
-		scan.Rows++
+	valid, err := scanGroupNames(ctx, src, c, func(names []string) {
 		for _, g := range names {
 			if _, ok := scan.Groups[g]; ok || len(scan.Groups) < o.MaxGroupNames {
 				scan.Groups[g]++
@@ -408,11 +389,101 @@ func collectGroups(ctx context.Context, o PreflightOptions) (groupScan, bool, er
 				scan.Capped = true
 			}
 		}
+	})
+	if err != nil {
+		return scan, false, err
 	}
+	scan.Rows = valid
 	if err := putJSON(o.Store, key, scan, o.Now()); err != nil {
 		return scan, false, err
 	}
 	return scan, false, nil
+}
+
+// scanBatchRows is how many rows the group scan hands a worker at a time.
+const scanBatchRows = 512
+
+// scanBatch is a stretch of rows for the group scan, and then what a worker found in it: the
+// group names of its valid rows, in row order.
+type scanBatch struct {
+	rows  [][]string
+	names []string
+	valid int
+	done  chan struct{} // closed by the worker
+}
+
+// scanGroupNames reads src to the end and calls add with the group names of each stretch of
+// valid rows, in file order (so that the cap on distinct names keeps the same names as a
+// one-by-one scan), returning the number of valid rows. The scan is the user's wait before
+// anything is sent and is mostly checking rows, so the rows are checked on every core while
+// this goroutine reads; it owns the workers and returns only after they ended.
+func scanGroupNames(ctx context.Context, src *Source, c *mappings.Compiled, add func(names []string)) (valid int, err error) {
+	workers := min(runtime.GOMAXPROCS(0), 4)
+	todo := make(chan *scanBatch, workers)
+	inOrder := make(chan *scanBatch, 2*workers) // bounds the batches read ahead of add
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for b := range todo {
+				for _, cells := range b.rows {
+					var gerr error
+					before := len(b.names)
+					if b.names, gerr = c.Groups(cells, b.names); gerr != nil {
+						b.names = b.names[:before]
+						continue // rejected rows are never sent, so their groups are never created
+					}
+					b.valid++
+				}
+				b.rows = nil
+				close(b.done)
+			}
+		})
+	}
+	// The reader: batches go to the merge below and to the workers, in the same order. The
+	// merge drains inOrder to its end whatever happens, so the reader never blocks for good.
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(inOrder)
+		defer close(todo)
+		b := &scanBatch{done: make(chan struct{})}
+		flush := func() {
+			inOrder <- b
+			todo <- b // the workers take batches until todo is closed
+			b = &scanBatch{done: make(chan struct{})}
+		}
+		for n := 0; ; n++ {
+			if n%1024 == 0 && ctx.Err() != nil {
+				readErr <- ctx.Err()
+				return
+			}
+			row, err := src.Next()
+			if errors.Is(err, io.EOF) {
+				if len(b.rows) > 0 {
+					flush()
+				}
+				readErr <- nil
+				return
+			}
+			if err != nil {
+				readErr <- err
+				return
+			}
+			if row.Err != nil {
+				continue
+			}
+			b.rows = append(b.rows, row.Cells)
+			if len(b.rows) == scanBatchRows {
+				flush()
+			}
+		}
+	}()
+	for b := range inOrder {
+		<-b.done
+		valid += b.valid
+		add(b.names)
+	}
+	wg.Wait()
+	return valid, <-readErr
 }
 
 // scanCacheKey names a file's group collection: the file (absolute path, size, modification

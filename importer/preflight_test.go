@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -363,4 +364,76 @@ func BenchmarkPreflightScan(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// TestScanGroupNamesInFileOrder checks the parallel group scan against a row-by-row one on a
+// file with rejected rows among the valid ones: the same valid count, and the same names in
+// the same order (the cap on distinct names depends on it).
+func TestScanGroupNamesInFileOrder(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := dir + "/contacts.csv"
+	var buf bytes.Buffer
+	if err := gen.Contacts(&buf, 5*scanBatchRows+77, 3, gen.Invalid(0.1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m, err := mappings.Parse("contacts.yaml", []byte(gen.ContactsMapping()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := func() (*Source, *mappings.Compiled) {
+		src, err := OpenSource(path, SourceOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { src.Close() })
+		c, err := m.Compile(src.Header())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return src, c
+	}
+
+	src, c := open()
+	var want []string
+	wantValid := 0
+	for {
+		row, err := src.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if row.Err != nil {
+			continue
+		}
+		if names, err := c.Groups(row.Cells, nil); err == nil {
+			wantValid++
+			want = append(want, names...)
+		}
+	}
+	if wantValid == 0 || wantValid == 5*scanBatchRows+77 {
+		t.Fatalf("%d valid rows: the file should mix valid and rejected rows", wantValid)
+	}
+
+	src, c = open()
+	var got []string
+	valid, err := scanGroupNames(t.Context(), src, c, func(names []string) { got = append(got, names...) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if valid != wantValid || !slices.Equal(got, want) {
+		t.Fatalf("parallel scan: %d valid rows, %d names; row by row: %d, %d (or the order differs)", valid, len(got), wantValid, len(want))
+	}
+
+	src, c = open()
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := scanGroupNames(ctx, src, c, func([]string) {}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled scan: %v, want context.Canceled", err)
+	}
 }
