@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -312,22 +313,58 @@ func (b *bench) overhead() {
 	// Each run gets a fresh simulator, and the previous one is stopped and collected first:
 	// a simulator keeps every user it was sent, and this process's garbage collector would
 	// otherwise mark the 100,000 users of each earlier run while serving the later ones.
-	var bare, own float64
-	var r result
-	withFreshSim(func(ctx context.Context, base string) { bare = bareLoop(base, bodies, conc) })
-	withFreshSim(func(ctx context.Context, base string) {
-		own = b.bareLoopProcess(ctx, bodiesPath, base, conc, len(bodies))
-	})
-	withFreshSim(func(ctx context.Context, base string) {
-		r = b.gcbatch(ctx, base, work, "import", "--mapping", mapPath, "--rate", "1000000/s", "--concurrency", fmt.Sprint(conc), csvPath)
-	})
-	mustOK("import (overhead)", r, 0, 1)
-	imp := float64(len(bodies)) / r.elapsed.Seconds()
+	//
+	// The machines are shared and a neighbour's burst can slow any one run, so the three run
+	// in turn, overheadRounds times, and each figure is the median of its rounds: a burst that
+	// hits one run moves one sample, not the verdict. Every import starts on a state file of
+	// its own, as a first import.
+	rounds := overheadRounds
+	if b.quick {
+		rounds = 1
+	}
+	var bares, owns, imps, pcts []float64
+	for i := range rounds {
+		var bare, own float64
+		var r result
+		withFreshSim(func(ctx context.Context, base string) { bare = bareLoop(base, bodies, conc) })
+		withFreshSim(func(ctx context.Context, base string) {
+			own = b.bareLoopProcess(ctx, bodiesPath, base, conc, len(bodies))
+		})
+		run := filepath.Join(work, fmt.Sprint("round-", i+1))
+		if err := os.Mkdir(run, 0o700); err != nil {
+			fatal(err)
+		}
+		withFreshSim(func(ctx context.Context, base string) {
+			r = b.gcbatch(ctx, base, run, "import", "--mapping", mapPath, "--rate", "1000000/s", "--concurrency", fmt.Sprint(conc), csvPath)
+		})
+		mustOK("import (overhead)", r, 0, 1)
+		imp := float64(len(bodies)) / r.elapsed.Seconds()
+		bares, owns, imps, pcts = append(bares, bare), append(owns, own), append(imps, imp), append(pcts, 100*imp/bare)
+	}
+	bare, own, imp := median(bares), median(owns), median(imps)
 	pct := 100 * imp / bare
-	b.add(figure{name: "bare_loop_rows_per_s", unit: "rows/s", value: bare, note: fmt.Sprintf("(%d workers, pre-built requests, in the simulator's process)", conc)})
+	var each []string
+	for _, p := range pcts {
+		each = append(each, fmt.Sprintf("%.0f", p))
+	}
+	b.add(figure{name: "bare_loop_rows_per_s", unit: "rows/s", value: bare, note: fmt.Sprintf("(%d workers, pre-built requests, in the simulator's process; median of %d)", conc, rounds)})
 	b.add(figure{name: "bare_loop_own_process_rows_per_s", unit: "rows/s", value: own, note: "(the same loop as a process of its own, like gcbatch; whole process time)"})
 	b.add(figure{name: "import_rows_per_s", unit: "rows/s", value: imp, note: "(gcbatch import, no limit, no latency, whole process time)"})
-	b.add(figure{name: "overhead_pct", unit: "%", value: pct, bar: ">= 60", pass: pct >= 60, note: fmt.Sprintf("(import as %% of the in-process loop; goal 80; %.0f%% of the own-process loop)", 100*imp/own)})
+	b.add(figure{name: "overhead_pct", unit: "%", value: pct, bar: ">= 60", pass: pct >= 60, note: fmt.Sprintf("(median import / median in-process loop; rounds %s%%; goal 80; %.0f%% of the own-process loop)", strings.Join(each, ", "), 100*imp/own)})
+}
+
+// overheadRounds is how many times the overhead runs alternate (each ~15 s).
+const overheadRounds = 3
+
+// median returns the middle value (the mean of the two middle ones for an even count).
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
 }
 
 // bareLoopProcess runs the bare loop as a process of its own (this binary with -bare-loop) and
