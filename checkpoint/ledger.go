@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -178,14 +179,28 @@ func (s *Store) LookupRows(keys []RowKey) ([]RowRecord, error) {
 		// ledger that fits in the budget is never released: once mapped, its lookups are
 		// free of page faults.
 		release := tx.Size() > lookupMapBudget && s.baseMapped >= 0
-		var buf []byte
-		var prev string
+		// Keys are looked up in key order: neighbouring keys share leaves and branch pages, so
+		// a page faulted in for one key serves the next ones before a release drops it.
+		buf := make([]byte, 0, len(keys)*64)
+		ends := make([]int, len(keys))
+		order := make([]int, len(keys))
 		for i, k := range keys {
-			if release && i > 0 && i%checkEveryKeys == 0 && mappedResident()-s.baseMapped > lookupMapBudget {
+			buf = ledgerKey(buf, k)
+			ends[i], order[i] = len(buf), i
+		}
+		enc := func(i int) []byte {
+			if i == 0 {
+				return buf[:ends[0]]
+			}
+			return buf[ends[i-1]:ends[i]]
+		}
+		slices.SortFunc(order, func(a, b int) int { return bytes.Compare(enc(a), enc(b)) })
+		var prev string
+		for n, i := range order {
+			if release && n > 0 && n%checkEveryKeys == 0 && mappedResident()-s.baseMapped > lookupMapBudget {
 				releaseMapped(tx)
 			}
-			buf = ledgerKey(buf[:0], k)
-			v := b.Get(buf)
+			v := b.Get(enc(i))
 			if v == nil {
 				continue
 			}
