@@ -905,3 +905,31 @@ func TestMarshalParams(t *testing.T) {
 		t.Error("invalid JSON")
 	}
 }
+
+// TestTransportErrorsNameTheCall: the default client sends straight through its transport, and
+// its network errors still read like net/http's ("Post \"URL\": ..."), with the key scrubbed
+// from the GET export URL.
+func TestTransportErrorsNameTheCall(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := "http://" + ln.Addr().String()
+	ln.Close() // connection refused from now on
+	c := newTestClient(t, root, WithRetry(RetryPolicy{MaxRetries: -1}))
+	if c.rt == nil {
+		t.Fatal("the default client should send through its transport")
+	}
+	_, err = c.AddUser(t.Context(), Params{User: &UserParams{Email: "a@b.ru"}})
+	if want := `Post "` + root + `/acct/pl/api/users": `; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("import error %q does not contain %q", err, want)
+	}
+	_, err = c.StartExport(t.Context(), ExportRequest{Object: "users", Filters: []Filter{{Name: "created_at", Sub: "from", Value: "2000-01-01"}}})
+	if want := `Get "` + root + `/acct/pl/api/account/users`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("export error %q does not contain %q", err, want)
+	}
+	if strings.Contains(err.Error(), testKey) {
+		t.Errorf("export error shows the key: %q", err)
+	}
+}

@@ -260,7 +260,7 @@ func (c *Client) attempt(ctx context.Context, s callSpec, emptyHTMLBefore int) (
 			Message: Redact(err.Error(), c.key)}
 	}
 	a := answer{method: s.method, path: s.path, emptyHTMLBefore: emptyHTMLBefore}
-	resp, err := c.hc.Do(req)
+	resp, err := c.send(req)
 	if err != nil {
 		info.wrote = wrote.Load()
 		a.err = c.transportErr(actx, err)
@@ -321,6 +321,20 @@ func (c *Client) attempt(ctx context.Context, s callSpec, emptyHTMLBefore int) (
 	}
 	a.body = body
 	return c.finishAnswer(a, resp, finish, info)
+}
+
+// send makes one HTTP exchange without following redirects. Straight to the transport, an
+// error is wrapped as http.Client would wrap it (*url.Error, "Post \"URL\": ..."), so that
+// messages name the call and the key is scrubbed from them the same way (redactErr).
+func (c *Client) send(req *http.Request) (*http.Response, error) {
+	if c.rt == nil {
+		return c.hc.Do(req)
+	}
+	resp, err := c.rt.RoundTrip(req)
+	if err != nil {
+		return nil, &url.Error{Op: req.Method[:1] + strings.ToLower(req.Method[1:]), URL: req.URL.String(), Err: err}
+	}
+	return resp, nil
 }
 
 // finishAnswer classifies a fully read answer and releases the attempt.
