@@ -406,15 +406,10 @@ func TestNonIdempotentInDoubt(t *testing.T) {
 
 func TestNonIdempotentRetriedWhenNothingWasSent(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := "http://" + ln.Addr().String()
-	ln.Close() // connection refused from now on
+	root := refusingRoot(t)
 	var events int
 	c := newTestClient(t, root, WithNotify(func(Event) { events++ }))
-	_, err = c.SendMessage(t.Context(), Params{Message: &MessageParams{Email: "a@b.ru"}})
+	_, err := c.SendMessage(t.Context(), Params{Message: &MessageParams{Email: "a@b.ru"}})
 	var ae *APIError
 	if !errors.As(err, &ae) || ae.Kind != KindTransport || ae.InDoubt {
 		t.Fatalf("err = %v, want a transport error not in doubt", err)
@@ -911,17 +906,12 @@ func TestMarshalParams(t *testing.T) {
 // from the GET export URL.
 func TestTransportErrorsNameTheCall(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := "http://" + ln.Addr().String()
-	ln.Close() // connection refused from now on
+	root := refusingRoot(t)
 	c := newTestClient(t, root, WithRetry(RetryPolicy{MaxRetries: -1}))
+	_, err := c.AddUser(t.Context(), Params{User: &UserParams{Email: "a@b.ru"}})
 	if c.rt == nil {
 		t.Fatal("the default client should send through its transport")
 	}
-	_, err = c.AddUser(t.Context(), Params{User: &UserParams{Email: "a@b.ru"}})
 	if want := `Post "` + root + `/acct/pl/api/users": `; err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("import error %q does not contain %q", err, want)
 	}
@@ -932,4 +922,16 @@ func TestTransportErrorsNameTheCall(t *testing.T) {
 	if strings.Contains(err.Error(), testKey) {
 		t.Errorf("export error shows the key: %q", err)
 	}
+}
+
+// refusingRoot is the root URL of a loopback port nothing listens on: connections are refused.
+func refusingRoot(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := "http://" + ln.Addr().String()
+	ln.Close()
+	return root
 }

@@ -262,22 +262,10 @@ func appendKey(b []byte, info fieldInfo) []byte {
 func (c *Compiled) Apply(cells []string) (*Mapped, error) {
 	st := c.pool.Get().(*applyState)
 	defer c.pool.Put(st)
+	if err := c.evaluate(cells, st); err != nil {
+		return nil, err
+	}
 	vals := st.vals
-	for i := range vals {
-		vals[i] = value{}
-	}
-	var rerr RowError
-	for i := range c.fields {
-		n := len(rerr)
-		c.fields[i].eval(cells, &vals[i], &rerr)
-		if len(rerr) > n {
-			vals[i].kind = vFailed
-		}
-	}
-	c.rowChecks(vals, &rerr)
-	if len(rerr) > 0 {
-		return nil, rerr
-	}
 	if c.genIdx >= 0 && vals[c.genIdx].kind == vGenerate {
 		st.buf = c.appendJSON(st.buf[:0], vals, c.genIdx)
 		sum := sha256.Sum256(st.buf)
@@ -310,6 +298,18 @@ func (c *Compiled) Apply(cells []string) (*Mapped, error) {
 func (c *Compiled) Groups(cells []string, dst []string) ([]string, error) {
 	st := c.pool.Get().(*applyState)
 	defer c.pool.Put(st)
+	if err := c.evaluate(cells, st); err != nil {
+		return dst, err
+	}
+	if c.groupIdx >= 0 && st.vals[c.groupIdx].kind == vList {
+		dst = append(dst, st.vals[c.groupIdx].list...)
+	}
+	return dst, nil
+}
+
+// evaluate runs every field over the row into st.vals, then the checks on the row as a
+// whole; the error (a RowError) lists every problem of a row Apply rejects.
+func (c *Compiled) evaluate(cells []string, st *applyState) error {
 	vals := st.vals
 	for i := range vals {
 		vals[i] = value{}
@@ -324,12 +324,9 @@ func (c *Compiled) Groups(cells []string, dst []string) ([]string, error) {
 	}
 	c.rowChecks(vals, &rerr)
 	if len(rerr) > 0 {
-		return dst, rerr
+		return rerr
 	}
-	if c.groupIdx >= 0 && vals[c.groupIdx].kind == vList {
-		dst = append(dst, vals[c.groupIdx].list...)
-	}
-	return dst, nil
+	return nil
 }
 
 // rowChecks applies the checks that look at the row as a whole.
