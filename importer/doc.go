@@ -10,16 +10,19 @@
 //
 //   - one reader: Source.Next → Compiled.Apply (a row that cannot be read or mapped is rejected
 //     here and never sent) → SHA-256 of the canonical params JSON → its occurrence within the
-//     file (checkpoint.Occurrences), in batches of 256 rows handed to a second goroutine for
-//     the ledger lookup (one read transaction per batch), so that a rerun over a large file
-//     reads and looks up at the same time. A first import into an account and target the
-//     ledger has never seen skips the lookups (checkpoint.Store.HasRows). Rows the ledger
-//     settles (skipped, rejected earlier, in doubt) go straight to the collector; the rest go
-//     to the workers.
+//     file (checkpoint.Occurrences), in batches handed to a second goroutine for the ledger
+//     lookup (1,024 rows, one read transaction, looked up in key order), so that a rerun over
+//     a large file reads and looks up at the same time. A first import into an account and
+//     target the ledger has never seen skips the lookups (checkpoint.Store.HasRows) and moves
+//     256 rows at a time. Rows the ledger settles (skipped, rejected earlier, in doubt) go
+//     straight to the collector; the rest go to the workers, except that a row whose key
+//     (e-mail, phone, deal number) already has a row in flight is parked behind it (keyGate):
+//     the service applies concurrent calls in any order, and the later row must win.
 //   - Concurrency workers: each sends one row at a time with Client.Import. The client waits on
 //     the shared limiter before every attempt (retries included) and retries transient failures
 //     itself with exponential backoff and jitter; what a worker gets back is final. A worker
-//     sets up its request context, trace and stop hook once, not per row.
+//     sets up its request context, trace and stop hook once, not per row. A worker that
+//     finishes a row sends the rows parked behind it next, in file order.
 //   - one collector (Run's own goroutine): it alone writes the ledger (through the Committer's
 //     group commits), results.csv and rejected.csv, and counts, so none of them has two
 //     writers. The progress bar reads the counts every 200 ms.

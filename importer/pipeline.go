@@ -227,6 +227,7 @@ type pipeline struct {
 	stop    context.CancelCauseFunc
 
 	stats *stats
+	gate  *keyGate       // rows of one key go out one after another
 	run   checkpoint.Run // the run record, saved at start, every progressSave and at the end
 }
 
@@ -340,6 +341,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	p.occ = occ
 	p.committer = o.Store.NewCommitter(o.Commit)
 	p.stats = newStats(fileRows)
+	p.gate = newKeyGate()
 
 	// stopCtx ends when the run must take no new rows: Ctrl-C (ctx), a fatal answer, --max-rows,
 	// a state file that cannot be written. Requests already on the wire get their own contexts.
@@ -620,10 +622,14 @@ func (d *dispatcher) dispatch(batch []*job) (more bool, err error) {
 		if p.o.MaxRows > 0 && d.dispatched >= p.o.MaxRows {
 			return false, nil
 		}
-		if !sendJob(p.stopCtx, d.jobs, j) {
+		goNow, ok := p.gate.enter(p.stopCtx, j)
+		if !ok {
 			return false, nil
 		}
-		d.dispatched++
+		d.dispatched++ // a parked row is sent later by the worker ahead of it
+		if goNow && !sendJob(p.stopCtx, d.jobs, j) {
+			return false, nil
+		}
 	}
 	return true, nil
 }
@@ -762,8 +768,16 @@ func (p *pipeline) work(jobs <-chan *job, done chan<- *job) {
 		if p.stopCtx.Err() != nil {
 			return // the row stays unsent; the next run takes it
 		}
-		p.send(w, j)
-		done <- j
+		// Then the rows of the same key that were parked behind this one (keyGate), in order.
+		for j != nil {
+			p.send(w, j)
+			next := p.gate.leave(j)
+			done <- j
+			if next != nil && p.stopCtx.Err() != nil {
+				return // parked rows stay unsent too
+			}
+			j = next
+		}
 	}
 }
 

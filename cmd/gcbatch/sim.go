@@ -27,6 +27,7 @@ type simOptions struct {
 	Rate429      bool
 	Latency      time.Duration
 	Jitter       time.Duration
+	ApplyJitter  time.Duration
 	Faults       string
 	SlowDelay    time.Duration
 	ExportDelay  time.Duration
@@ -66,6 +67,7 @@ client) at the printed base URL with the printed key.`,
 	f.BoolVar(&o.Rate429, "rate-429", false, "answer a rate-limited import with HTTP 429 + Retry-After (the seed's style)")
 	f.DurationVar(&o.Latency, "latency", 0, "latency added to every answer, e.g. 200ms")
 	f.DurationVar(&o.Jitter, "latency-jitter", 0, "uniform ± jitter on --latency")
+	f.DurationVar(&o.ApplyJitter, "apply-jitter", 0, "hold each import call a random 0..D before applying it, so calls sent together land in any order (as on the real service's many servers)")
 	f.StringVar(&o.Faults, "faults", "", "fault probabilities, e.g. 500=0.05,html=0.02,empty=0.01,reset=0.01,slow=0.01")
 	f.DurationVar(&o.SlowDelay, "slow-delay", 30*time.Second, "how long a slow fault holds its answer")
 	f.DurationVar(&o.ExportDelay, "export-delay", 2*time.Second, "how long an export takes to build")
@@ -81,7 +83,7 @@ client) at the printed base URL with the printed key.`,
 
 // simConfig turns the flags into a gcsim.Config; every error is a usage error.
 func (o *simOptions) simConfig() (gcsim.Config, error) {
-	cfg := gcsim.Config{Key: o.Key, Latency: o.Latency, LatencyJitter: o.Jitter, SlowDelay: o.SlowDelay,
+	cfg := gcsim.Config{Key: o.Key, Latency: o.Latency, LatencyJitter: o.Jitter, ApplyJitter: o.ApplyJitter, SlowDelay: o.SlowDelay,
 		ExportDelay: o.ExportDelay, Plan: o.Plan, MonthlyAllowance: o.Allowance, SeedUsers: o.SeedUsers,
 		SeedDeals: o.SeedDeals, Seed: o.Seed, RateLimit429: o.Rate429, Shape: o.Shape}
 	if strings.TrimSpace(o.Key) == "" {

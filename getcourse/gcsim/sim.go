@@ -40,6 +40,11 @@ type Config struct {
 	RateLimit429 bool
 	// Latency is added to every answer of the API, LatencyJitter spreads it uniformly by ±.
 	Latency, LatencyJitter time.Duration
+	// ApplyJitter holds each import call for a random 0..ApplyJitter before it is applied (on
+	// top of Latency, which comes after). The real service runs many servers: two calls sent
+	// together are applied in either order, and a call cut by a timeout may or may not have
+	// been. Zero applies calls in the order they arrive.
+	ApplyJitter time.Duration
 	// Faults are the probabilities of injected failures, per API request (import and export).
 	Faults Faults
 	// SlowDelay is how long a "slow" fault holds its answer; default 30s.
@@ -342,6 +347,9 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		resetConn(w)
 		return
 	default:
+		if s.cfg.ApplyJitter > 0 && !strings.HasPrefix(p, "/pl/api/account/") && !wait(r.Context(), s.jitter(s.cfg.ApplyJitter)) {
+			return // the client gave up before the call was applied
+		}
 		rep = s.route(r, p)
 	}
 	switch fault {
@@ -405,6 +413,13 @@ func (s *Sim) latency() time.Duration {
 		s.rngMu.Unlock()
 	}
 	return d
+}
+
+// jitter returns a random duration from 0 to max.
+func (s *Sim) jitter(max time.Duration) time.Duration {
+	s.rngMu.Lock()
+	defer s.rngMu.Unlock()
+	return time.Duration(s.rng.Int64N(int64(max) + 1))
 }
 
 // wait holds for d unless ctx ends first; it reports whether the full wait passed.
