@@ -42,7 +42,9 @@
 // Every bbolt write transaction ends in an fsync, which costs about as much as a few hundred
 // row writes; one transaction per row would make the disk, not the service, the bottleneck.
 // So all ledger writes go through one Committer: a single goroutine that gathers records and
-// writes up to CommitterOptions.MaxRows of them in one transaction, at least every MaxDelay.
+// writes up to CommitterOptions.MaxRows of them (8,192 by default) at least every MaxDelay
+// (500 ms), in key order, in one transaction or, once one has rewritten commitNodeBudget pages,
+// in several (bbolt holds every page a transaction rewrites in memory until it commits).
 // (bbolt's own Batch is no help here: from a small worker pool it rarely fills a batch.) A
 // PutSync caller joins the next commit and is released only after that commit succeeded.
 //
