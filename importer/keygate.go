@@ -32,6 +32,7 @@ func newKeyGate() *keyGate {
 
 // gateKey is the key rows are ordered by; "" for a row that names no one (never held back).
 // E-mail addresses differ in case between exports of one person, so the key is lower-cased.
+// enter works it out and keeps it on the job for leave.
 func gateKey(j *job) string {
 	return strings.ToLower(j.key)
 }
@@ -41,6 +42,7 @@ func gateKey(j *job) string {
 // room to park j: j is then neither sent nor parked.
 func (g *keyGate) enter(ctx context.Context, j *job) (goNow, ok bool) {
 	k := gateKey(j)
+	j.gateKey = k
 	if k == "" {
 		return true, true
 	}
@@ -71,7 +73,7 @@ func (g *keyGate) enter(ctx context.Context, j *job) (goNow, ok bool) {
 // leave is called once j's request is done (whatever its outcome). It returns the next row of
 // j's key, which the caller must now send (its key stays in flight), or nil.
 func (g *keyGate) leave(j *job) *job {
-	k := gateKey(j)
+	k := j.gateKey
 	if k == "" {
 		return nil
 	}

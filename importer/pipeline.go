@@ -185,12 +185,14 @@ func CallFor(t mappings.Target) (getcourse.Call, error) {
 
 // job is one row on its way through the pipeline, and then its outcome.
 type job struct {
-	row    Row
-	key    string // the row's key (email, deal number) for reports; never the API key
-	params []byte
-	rk     checkpoint.RowKey
-	keyed  bool // rk is valid (the row mapped)
-	prev   checkpoint.RowRecord
+	row Row
+	key string // the row's key (email, deal number) for reports; never the API key
+	// gateKey is key as keyGate orders rows by it (set by keyGate.enter).
+	gateKey string
+	params  []byte
+	rk      checkpoint.RowKey
+	keyed   bool // rk is valid (the row mapped)
+	prev    checkpoint.RowRecord
 
 	// Outcome. status "" means the row is left for a later run (nothing reported).
 	status         string
