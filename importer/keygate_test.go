@@ -55,6 +55,38 @@ fields:
 	}
 }
 
+// TestParkedRowsCountTowardsMaxRows: rows parked behind an earlier row of their person still
+// count as sent for --max-rows, and a rerun sends exactly the rest, in order.
+func TestParkedRowsCountTowardsMaxRows(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, gcsim.Config{ApplyJitter: 5 * time.Millisecond, Seed: 3})
+	in := e.file("dups.csv", func(w io.Writer) error {
+		fmt.Fprintln(w, "email,name")
+		for v := range 4 {
+			for p := range 5 {
+				fmt.Fprintf(w, "p%d@example.com,v%d\n", p, v)
+			}
+		}
+		return nil
+	})
+	m := e.mapping("m.yaml", "target: users\nfields:\n  user.email: email\n  user.first_name: name\n  system.refresh_if_exists: {value: 1}\n")
+	o := e.options(in, m)
+	o.Concurrency, o.MaxRows = 8, 7
+	s := e.run(t.Context(), o)
+	if n := e.sim.Stats().Requests["/pl/api/users"]; s.Counts.Sent != 7 || n != 7 || s.Left != 13 {
+		t.Fatalf("first run: %+v, %d requests, left %d; want 7 sent, 13 left", s.Counts, n, s.Left)
+	}
+	s = e.run(t.Context(), e.options(in, m))
+	if n := e.sim.Stats().Requests["/pl/api/users"]; s.Counts.Sent != 13 || s.Counts.Skipped != 7 || n != 20 {
+		t.Fatalf("rerun: %+v, %d requests in all; want 13 sent, 7 skipped", s.Counts, n)
+	}
+	for _, u := range e.sim.Users() {
+		if u.FirstName != "v3" {
+			t.Errorf("%s: first name %q, want v3", u.Email, u.FirstName)
+		}
+	}
+}
+
 // TestKeyGate checks the gate on its own: a second row of a key waits for the first, rows
 // of other keys and rows without a key go at once, and the parked row comes back in order.
 func TestKeyGate(t *testing.T) {
