@@ -145,6 +145,11 @@ func normPhone(s string) (string, string) {
 		return string(out[:1+copy(out[1:], ds)]), ""
 	}
 	russianArea := func(c byte) bool { return c == '3' || c == '4' || c == '8' || c == '9' }
+	if !plus && n > 2 && digits[0] == '0' && digits[1] == '0' {
+		// 00 is the international prefix, the same as a plus (and read the same way, so that
+		// the transform's own output reads back unchanged).
+		plus, digits, n = true, digits[2:], n-2
+	}
 	switch {
 	case n == 0:
 		return "", msgPhone
@@ -153,8 +158,6 @@ func normPhone(s string) (string, string) {
 		return russian(digits[1:])
 	case plus:
 		return international(digits)
-	case n > 2 && digits[0] == '0' && digits[1] == '0':
-		return international(digits[2:])
 	case n == 11 && (digits[0] == '8' || digits[0] == '7') && russianArea(digits[1]):
 		return russian(digits[1:])
 	case n == 10 && russianArea(digits[0]):
