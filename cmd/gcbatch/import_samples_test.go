@@ -15,15 +15,10 @@ import (
 // TestImportSamples imports every sample into a fresh simulated account and checks that the
 // account then holds exactly what the sample's valid rows say: no row lost, none doubled.
 func TestImportSamples(t *testing.T) {
-	yamls, err := filepath.Glob(filepath.Join("..", "..", "samples", "*.yaml"))
-	if err != nil || len(yamls) == 0 {
-		t.Fatalf("no samples: %v", err)
-	}
-	for _, y := range yamls {
-		name := strings.TrimSuffix(filepath.Base(y), ".yaml")
-		t.Run(name, func(t *testing.T) {
+	for _, smp := range samplePairs(t) {
+		y, in := smp.mapping, smp.input
+		t.Run(smp.name, func(t *testing.T) {
 			t.Parallel()
-			in := strings.TrimSuffix(y, ".yaml") + ".csv"
 			// Seeded users give users/update (target groups) real ids to work on.
 			e := newImportEnv(t, gcsim.Config{SeedUsers: 50})
 			m, valid, invalid := mappedRows(t, y, in, e.account())
@@ -133,4 +128,22 @@ func TestImportDryRunAndGroupsConfirm(t *testing.T) {
 	if _, err := os.Stat(e.path("state.db")); err == nil {
 		t.Error("a usage error created the state file")
 	}
+}
+
+// sample is one of the samples: a mapping and the CSV file it is written for.
+type sample struct{ name, mapping, input string }
+
+// samplePairs lists the samples (samples/NAME.yaml with samples/NAME.csv).
+func samplePairs(t *testing.T) []sample {
+	t.Helper()
+	yamls, err := filepath.Glob(filepath.Join(samplesDir, "*.yaml"))
+	if err != nil || len(yamls) == 0 {
+		t.Fatalf("no samples: %v", err)
+	}
+	out := make([]sample, len(yamls))
+	for i, y := range yamls {
+		base := strings.TrimSuffix(y, ".yaml")
+		out[i] = sample{name: filepath.Base(base), mapping: y, input: base + ".csv"}
+	}
+	return out
 }

@@ -130,16 +130,11 @@ func TestPreflightBudgetSpent(t *testing.T) {
 // fields and groups, so validate --online exits as plain validate does.
 func TestPreflightSamples(t *testing.T) {
 	t.Parallel()
-	yamls, err := filepath.Glob(filepath.Join(samplesDir, "*.yaml"))
-	if err != nil || len(yamls) == 0 {
-		t.Fatalf("no samples: %v", err)
-	}
-	for _, y := range yamls {
-		name := strings.TrimSuffix(filepath.Base(y), ".yaml")
-		t.Run(name, func(t *testing.T) {
+	for _, smp := range samplePairs(t) {
+		y, in := smp.mapping, smp.input
+		t.Run(smp.name, func(t *testing.T) {
 			t.Parallel()
 			e := newImportEnv(t, gcsim.Config{})
-			in := strings.TrimSuffix(y, ".yaml") + ".csv"
 			offline, _, _ := e.gcbatch(t.Context(), "validate", "--mapping", y, in)
 			code, out, errOut := e.gcbatch(t.Context(), "validate", "--online", "--mapping", y, in)
 			if code != offline || strings.Contains(out, "error:") || strings.Contains(out, "warning: ") && strings.Contains(out, "not in the account") ||
