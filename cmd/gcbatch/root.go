@@ -20,7 +20,7 @@ import (
 )
 
 // globals holds what every command shares: the IO streams, the global flags and the ways to reach
-// the account and the state file. Tests build one with buffers (newTestGlobals) and call the
+// the account and the state file. Tests build one with buffers (&globals{Stdout: &buf, ...}) and call the
 // command's run function, so nothing here reads process-wide state after construction.
 type globals struct {
 	Stdout, Stderr io.Writer
@@ -148,7 +148,11 @@ or input error, nothing sent; 3 stopped early (fatal API answer or interrupted):
 		newRunsCmd(g),
 		newSimCmd(g),
 		newDemoCmd(g),
+		newVersionCmd(g),
 	)
+	// --version prints the same line as `gcbatch version`.
+	root.Version = versionLine()
+	root.SetVersionTemplate("{{.Version}}\n")
 	return root
 }
 
