@@ -25,7 +25,7 @@ dist:
 		out=dist/gcbatch-$(VERSION)-$$os-$$arch$$ext; echo "build $$out"; \
 		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $$out ./cmd/gcbatch; \
 	done
-	cd dist && sha256sum gcbatch-* > SHA256SUMS && cat SHA256SUMS
+	cd dist && { command -v sha256sum >/dev/null && sha256sum gcbatch-* || shasum -a 256 gcbatch-*; } > SHA256SUMS && cat SHA256SUMS
 
 vet:
 	$(GO) vet ./...

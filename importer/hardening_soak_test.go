@@ -18,6 +18,9 @@ import (
 // request, and every count must agree with the simulator's own counters: no request unseen,
 // no row applied more often than the faults explain.
 func TestHardeningSoak(t *testing.T) {
+	if testing.Short() {
+		t.Skip("10,000 rows against a slow, faulty service: `make test` runs it; -short is the quick loop")
+	}
 	const (
 		rows        = 10000
 		invalidStep = 97 // every 97th row has a broken e-mail
