@@ -105,7 +105,8 @@ func (s *stats) snapshot() statsSnapshot {
 // reads R, where N/span would read more than --rate for a short run (and one row answered in
 // a millisecond would read "1,000 rows/s"). checked is rows settled per second (sent, skipped
 // as confirmed earlier, rejected locally) over the rows' flow, the speed of a rerun that
-// mostly skips. A rate that rests on fewer than two rows is zero: too little to say.
+// mostly skips, only over a second or more (a few rows checked in milliseconds say nothing).
+// A rate that rests on fewer than two rows is zero: too little to say.
 func (s statsSnapshot) rates(flow time.Duration) (sending time.Duration, sent, checked float64) {
 	if !s.firstSend.IsZero() && !s.lastAnswer.IsZero() {
 		sending = s.lastAnswer.Sub(s.firstSend)
@@ -113,7 +114,7 @@ func (s statsSnapshot) rates(flow time.Duration) (sending time.Duration, sent, c
 	if span := s.lastAnswer.Sub(s.firstAnswer); s.answered >= 2 && span > 0 {
 		sent = float64(s.answered-1) / span.Seconds()
 	}
-	if n := s.done(); n >= 2 && flow > 0 {
+	if n := s.done(); n >= 2 && flow >= time.Second {
 		checked = float64(n) / flow.Seconds()
 	}
 	return sending, sent, checked

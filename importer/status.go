@@ -39,7 +39,7 @@ type LiveStatus struct {
 	Updated time.Time `json:"updated"`
 	// Left is the rows not settled yet (-1 unknown).
 	Left int `json:"left"`
-	// SentRate is requests per second over the last few seconds; ETA the estimated end (zero
+	// SentRate is answers per second over the last ten seconds; ETA the estimated end (zero
 	// when unknown).
 	SentRate float64   `json:"sent_per_second"`
 	ETA      time.Time `json:"eta,omitzero"`
@@ -121,15 +121,15 @@ func (p *pipeline) startStatus(lim *AdaptiveLimiter) (stop func()) {
 		}
 	}
 	type sample struct {
-		at         time.Time
-		done, sent int
+		at             time.Time
+		done, answered int
 	}
 	var samples []sample // the last few seconds, oldest first
 	warned := false
 	publish := func() {
 		s := p.stats.snapshot()
 		now := time.Now()
-		samples = append(samples, sample{now, s.done(), s.counts.Sent})
+		samples = append(samples, sample{now, s.done(), s.answered})
 		if len(samples) > 10 {
 			samples = samples[1:]
 		}
@@ -144,7 +144,9 @@ func (p *pipeline) startStatus(lim *AdaptiveLimiter) (stop func()) {
 		}
 		if first := samples[0]; len(samples) > 1 {
 			secs := now.Sub(first.at).Seconds()
-			st.SentRate = float64(s.counts.Sent-first.sent) / secs
+			// Answers, not requests made: a request counts as sent while it still waits for the
+			// limiter, so the first seconds would read up to --concurrency too many.
+			st.SentRate = float64(s.answered-first.answered) / secs
 			if doneRate := float64(s.done()-first.done) / secs; doneRate > 0 && st.Left > 0 {
 				st.ETA = now.Add(time.Duration(float64(st.Left) / doneRate * float64(time.Second)))
 			}

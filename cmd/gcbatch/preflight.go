@@ -19,6 +19,11 @@ func (g *globals) preflight(ctx context.Context, st *checkpoint.Store, m *mappin
 	if err != nil {
 		return nil, err
 	}
+	// The key first, on every run: the field and group lists may come from the cache, which
+	// says nothing about the key used now.
+	if err := g.checkKey(ctx, c, w); err != nil {
+		return nil, err
+	}
 	rep, err := importer.Preflight(ctx, importer.PreflightOptions{
 		Mapping: m, InputPath: input, Store: st, Client: c, Budget: b,
 		AllowNewGroups: allowNewGroups, Now: g.Now,
@@ -58,4 +63,30 @@ func preflightFatal(rep *importer.PreflightReport) bool {
 	}
 	spent, _ := checkpoint.IsBudgetSpent(rep.SkipErr)
 	return !spent
+}
+
+// keyProbe is the import call that checks the key: a user with neither e-mail nor phone. A
+// service that accepts the key refuses it as the object's own problem («Не указан ни эл.
+// адрес, ни телефон»), creating nothing and spending neither the export budget nor the
+// monthly allowance; one that does not accept the key refuses the call as a whole. It also
+// finds a key without import rights and a plan without the import API before any row goes.
+var keyProbe = []byte(`{"user":{}}`)
+
+// checkKey makes the key probe. A fatal answer (refused key, forbidden action, no API on the
+// plan...) is returned explained, exit 3; a probe that could not get an answer (the network,
+// the service's outage) is noted on w and left to what follows, which meets the same problem
+// and reports it.
+func (g *globals) checkKey(ctx context.Context, c *getcourse.Client, w io.Writer) error {
+	_, err := c.Import(ctx, getcourse.CallUsersAdd, keyProbe, getcourse.CallOptions{Idempotent: true})
+	kind := getcourse.KindOf(err)
+	switch {
+	case err == nil, kind == getcourse.KindValidation:
+		return nil
+	case kind.Fatal():
+		return g.explained(err)
+	case ctx.Err() != nil:
+		return exitErr(3, fmt.Errorf("interrupted during the online check, before anything was sent: %w", err))
+	}
+	fmt.Fprintf(w, "note: the key could not be checked: %v\n", err)
+	return nil
 }
