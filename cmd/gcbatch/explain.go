@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gcbatch/gcbatch/checkpoint"
 	"github.com/gcbatch/gcbatch/getcourse"
 )
 
@@ -49,6 +50,17 @@ type explanation struct {
 func (g *globals) explain(err error) (explanation, bool) {
 	if err == nil {
 		return explanation{}, false
+	}
+	var bs *checkpoint.BudgetSpent
+	if errors.As(err, &bs) {
+		// gcbatch's own refusal: its count in the state file (or a 903 it recorded) says the
+		// budget is spent, so it does not call until the window frees up.
+		e := budgetExplanation("", bs.Until, g.Now())
+		e.Why = bs.Error() + " (GetCourse allows 100 export-API calls per 2 hours per account, shared by every integration of the account)"
+		if bs.Service {
+			e.Service = "Слишком много запросов (код 903), answered earlier; gcbatch does not call again before the window frees up"
+		}
+		return e, true
 	}
 	var ae *getcourse.APIError
 	if !errors.As(err, &ae) {
@@ -117,8 +129,7 @@ func (g *globals) explain(err error) (explanation, bool) {
 }
 
 // budgetExplanation words the service's 903, the account's export budget spent; until is
-// when gcbatch will call again (zero when unknown). gcbatch's own refusal before the service
-// says so (checkpoint.BudgetSpent) explains itself and does not come here.
+// when gcbatch will call again (zero when unknown).
 func budgetExplanation(service string, until time.Time, now time.Time) explanation {
 	e := explanation{Headline: "the account's export budget is spent", Rerun: rerunLater, Service: service,
 		Why: "GetCourse allows 100 export-API calls per 2 hours per account (polls, group and field lists included), shared by every integration of the account, and answered 903: other tools have spent it, or this one's count in the state file was behind"}
@@ -144,13 +155,17 @@ func (e explanation) Write(w io.Writer, resume string) {
 		fmt.Fprintf(w, "  service   %s\n", e.Service)
 	}
 	fmt.Fprintf(w, "  do        %s\n", e.Do)
+	helps := "; it helps " + e.When
+	if resume != "" {
+		helps = "" // the resume line says when
+	}
 	switch e.Rerun {
 	case rerunNow:
 		fmt.Fprintf(w, "  rerun     rerunning now resumes\n")
 	case rerunLater:
-		fmt.Fprintf(w, "  rerun     rerunning now would stop the same way; it helps %s\n", e.When)
+		fmt.Fprintf(w, "  rerun     rerunning now would stop the same way%s\n", helps)
 	case rerunAfterChange:
-		fmt.Fprintf(w, "  rerun     rerunning as it is would stop the same way; it helps %s\n", e.When)
+		fmt.Fprintf(w, "  rerun     rerunning as it is would stop the same way%s\n", helps)
 	case rerunNever:
 		fmt.Fprintf(w, "  rerun     rerunning will not help\n")
 	}

@@ -449,7 +449,8 @@ func runExport(ctx context.Context, o *exportOptions) error {
 	if err != nil {
 		if ctx.Err() == nil {
 			if exp, ok := g.explain(err); ok {
-				if getcourse.KindOf(err) == getcourse.KindBudget {
+				var bs *checkpoint.BudgetSpent
+				if getcourse.KindOf(err) == getcourse.KindBudget && !errors.As(err, &bs) {
 					_, until := budget.Remaining() // the 903 was recorded: when calls free up
 					exp = budgetExplanation(exp.Service, until, g.Now())
 				}

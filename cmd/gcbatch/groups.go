@@ -81,9 +81,6 @@ func runGroups(ctx context.Context, g *globals, o *groupsOptions) error {
 				return exitErr(3, &explainedError{exp: budgetExplanation(exp.Service, until, g.Now()), err: err})
 			}
 		}
-		if spent, _ := checkpoint.IsBudgetSpent(err); spent {
-			return exitErr(3, err) // gcbatch's own count: the message says when it frees up
-		}
 		if ctx.Err() == nil {
 			return g.explained(err)
 		}

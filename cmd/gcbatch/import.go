@@ -315,8 +315,10 @@ func printRates(w io.Writer, s *importer.Summary) {
 			fmt.Fprintf(w, "; %d rate-limited answers, ended at %s", s.RateLimited, importer.FormatRate(s.FinalRate))
 		}
 		fmt.Fprint(w, ")")
-	default:
+	case s.SendTime > 0:
 		fmt.Fprintf(w, "; %d sent in %s (too few to measure a rate)", c.Sent, s.SendTime.Round(10*time.Millisecond))
+	default:
+		fmt.Fprintf(w, "; %d sent, no answer", c.Sent)
 	}
 	if s.CheckRate > 0 && c.Skipped > 0 {
 		fmt.Fprintf(w, "; %d checked, %.0f checked/s", c.OK+c.Rejected+c.Failed+c.InDoubt+c.Skipped, s.CheckRate)
