@@ -31,6 +31,8 @@ const statusFormat = 1
 type LiveStatus struct {
 	Format int `json:"format"`
 	// Run is the run's record as the state file has it, with live counts and status running.
+	// Before the run begins (the import checks the account and the file first) it has no id,
+	// only the command line and the start time: see Starting.
 	Run checkpoint.Run `json:"run"`
 	// PID and Host identify the process, so that a reader can tell a run whose process died.
 	PID  int    `json:"pid"`
@@ -65,11 +67,15 @@ func ReadStatus(statePath string) (*LiveStatus, error) {
 		return nil, err
 	}
 	var st LiveStatus
-	if err := json.Unmarshal(b, &st); err != nil || st.Format != statusFormat || st.Run.ID == "" {
+	if err := json.Unmarshal(b, &st); err != nil || st.Format != statusFormat {
 		return nil, fmt.Errorf("%s: not a gcbatch status file", StatusPath(statePath))
 	}
 	return &st, nil
 }
+
+// Starting reports whether the import has not begun its run yet (it is checking the account
+// and the file).
+func (l *LiveStatus) Starting() bool { return l.Run.ID == "" }
 
 // ProcessGone reports whether the status's process is known to have ended: it ran on this
 // machine and no process has its id any more. A process on another machine (a state file on
@@ -107,19 +113,7 @@ func writeStatus(path string, st *LiveStatus) error {
 // cannot be written is logged and does not stop the import.
 func (p *pipeline) startStatus(lim *AdaptiveLimiter) (stop func()) {
 	path := StatusPath(p.store.Path())
-	host, _ := os.Hostname()
-	base := LiveStatus{Format: statusFormat, PID: os.Getpid(), Host: host}
-	if runs, err := p.store.ListRuns(); err == nil {
-		for _, r := range runs {
-			if r.ID == p.run.ID {
-				continue
-			}
-			base.HistoryTotal++
-			if len(base.History) < statusHistory {
-				base.History = append(base.History, r)
-			}
-		}
-	}
+	base := newStatus(p.store, p.run.ID)
 	type sample struct {
 		at             time.Time
 		done, answered int
@@ -182,5 +176,42 @@ func (p *pipeline) startStatus(lim *AdaptiveLimiter) (stop func()) {
 			p.log.Warn("could not remove the live status", "path", path, "error", err)
 		}
 		os.Remove(path + ".tmp")
+	}
+}
+
+// newStatus is a status of this process with the state file's runs but skip as its history.
+func newStatus(st *checkpoint.Store, skip string) LiveStatus {
+	host, _ := os.Hostname()
+	l := LiveStatus{Format: statusFormat, PID: os.Getpid(), Host: host}
+	if runs, err := st.ListRuns(); err == nil {
+		for _, r := range runs {
+			if r.ID == skip {
+				continue
+			}
+			l.HistoryTotal++
+			if len(l.History) < statusHistory {
+				l.History = append(l.History, r)
+			}
+		}
+	}
+	return l
+}
+
+// PublishStarting says, for `gcbatch runs`, that an import is starting on the state file st
+// (it holds the lock while it checks the account and the file, before Run begins and
+// publishes its own status). The returned stop removes the status; once Run has ended and
+// removed its own, there is nothing left to remove.
+func PublishStarting(st *checkpoint.Store, command string, now time.Time) (stop func()) {
+	path := StatusPath(st.Path())
+	l := newStatus(st, "")
+	l.Run = checkpoint.Run{Command: command, Status: StatusRunning, Started: now}
+	l.Updated, l.Left = now, -1
+	if writeStatus(path, &l) != nil {
+		return func() {}
+	}
+	return func() {
+		if cur, err := ReadStatus(st.Path()); err == nil && cur != nil && cur.Starting() && cur.PID == l.PID {
+			os.Remove(path)
+		}
 	}
 }

@@ -175,6 +175,8 @@ func runImport(ctx context.Context, g *globals, o *importOptions) error {
 		return err
 	}
 	defer st.Close()
+	// `gcbatch runs` can say an import is starting while the online check runs.
+	defer importer.PublishStarting(st, o.Resume, g.Now())()
 
 	if !o.NoPreflight {
 		// The check's two account calls go at the import's --rate when that is faster than

@@ -2,8 +2,12 @@ package main
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -141,5 +145,59 @@ func TestOperatorRunsKilledImport(t *testing.T) {
 	}
 	if n := e.sim.Stats().UsersCreated; n != len(valid) {
 		t.Fatalf("%d users in the account, want %d", n, len(valid))
+	}
+}
+
+// TestOperatorRunsStartingImport: while an import still checks the account (its online check
+// is held up here), `runs` says an import is starting, with its command and pid, and lists the
+// earlier runs; an export beside it says so too. Released, the import completes.
+func TestOperatorRunsStartingImport(t *testing.T) {
+	t.Parallel()
+	e := newImportEnv(t, gcsim.Config{})
+	release := make(chan struct{})
+	var once sync.Once
+	open := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(open)
+	held := atomic.Bool{}
+	srv := httptest.NewServer(http.StripPrefix("/acct", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/pl/api/account/fields" {
+			held.Store(true)
+			select {
+			case <-release:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		e.sim.ServeHTTP(w, r)
+	})))
+	t.Cleanup(srv.Close)
+	e.base = srv.URL + "/acct"
+
+	earlierIn, earlierMap, _ := usersFile(t, e, "earlier", 3)
+	if code, out, errOut := e.gcbatch(t.Context(), "import", "--mapping", earlierMap, "--no-preflight", "--rate", "1000/s", earlierIn); code != 0 {
+		t.Fatalf("the earlier import: exit %d\n%s%s", code, out, errOut)
+	}
+	earlier := e.lastRun()
+	in := e.write("tg.csv", "email,tg\na@example.ru,@a\nb@example.ru,@b\n")
+	mp := e.write("tg.yaml", "target: users\nfields:\n  user.email: email\n  user.addfields.Telegram: tg\n")
+	p := e.start(append(e.commonArgs(), "import", "--mapping", mp, in)...)
+	if !waitFor(t, p, held.Load) || p.exited() {
+		t.Fatalf("the import did not reach its online check:\n%s", p.stderr.String())
+	}
+	code, out, errOut := e.gcbatch(t.Context(), "runs")
+	if code != 0 || !strings.Contains(out, "an import is starting: gcbatch ") || !strings.Contains(out, fmt.Sprintf("pid %d", p.cmd.Process.Pid)) ||
+		!strings.Contains(out, earlier.ID) {
+		t.Fatalf("runs while an import starts: exit %d\n%s%s", code, out, errOut)
+	}
+	code, _, errOut = e.gcbatch(t.Context(), "groups")
+	if code != 2 || !strings.Contains(errOut, "an import is starting on it") {
+		t.Errorf("groups beside a starting import: exit %d\n%s", code, errOut)
+	}
+	open()
+	if code := p.code(); code != 0 {
+		t.Fatalf("the import: exit %d\n%s%s", code, p.stdout.String(), p.stderr.String())
+	}
+	if _, err := os.Stat(importer.StatusPath(e.path("state.db"))); !os.IsNotExist(err) {
+		t.Errorf("a status is left behind: %v", err)
 	}
 }

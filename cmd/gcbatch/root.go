@@ -329,7 +329,11 @@ func (g *globals) openState() (*checkpoint.Store, error) {
 	st, err := checkpoint.Open(g.StatePath, checkpoint.Options{})
 	if err != nil {
 		if errors.Is(err, checkpoint.ErrLocked) {
-			if l, _ := importer.ReadStatus(g.StatePath); l != nil && !l.ProcessGone() {
+			l, _ := importer.ReadStatus(g.StatePath)
+			switch {
+			case l != nil && l.Starting() && !l.ProcessGone():
+				err = fmt.Errorf("%w\nan import is starting on it (pid %d: %s).\n'gcbatch runs' shows its progress; rerun this command when it ends", err, l.PID, l.Run.Command)
+			case l != nil && !l.ProcessGone():
 				err = fmt.Errorf("%w\nan import is running on it: run %s, %s.\n'gcbatch runs' shows its progress; rerun this command when it ends "+
 					"(or give this one its own --state file: an export then counts the account's shared export budget from zero, so keep --budget low)",
 					err, l.Run.ID, liveProgress(l, g.Now()))

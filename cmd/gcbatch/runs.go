@@ -55,12 +55,15 @@ until that rerun, which skips what GetCourse confirmed and sends the rest.`,
 // beyond its record.
 type runsView struct {
 	runs []checkpoint.Run
-	// live is the status of the import running now; nil when none is.
-	live *importer.LiveStatus
+	// live is the status of the import running now; nil when none is. starting is that of an
+	// import still checking the account and the file, before its run begins.
+	live, starting *importer.LiveStatus
 	// snapshot says the earlier runs come from the live status (the state file is held by
 	// the running import): they are as they were when it started.
 	snapshot      bool
 	snapshotTotal int
+	// current is 1 when runs starts with the run of the live status, not of the snapshot.
+	current int
 	// died holds the runs whose process ended without finishing them.
 	died map[string]bool
 }
@@ -108,6 +111,15 @@ func (g *globals) loadRuns() (*runsView, error) {
 		}
 		return nil, exitErr(2, err)
 	}
+	if status.Starting() {
+		if status.ProcessGone() {
+			return nil, exitErr(2, fmt.Errorf("%s is in use by another gcbatch command that publishes no progress (an export, groups, or a validate --online); run 'gcbatch runs' again when it ends", g.StatePath))
+		}
+		v.starting = status
+		v.runs = status.History
+		v.snapshot, v.snapshotTotal = true, status.HistoryTotal
+		return v, nil
+	}
 	live := status.Run
 	if status.ProcessGone() {
 		// The lock is held by another command, but the import of this status died.
@@ -118,7 +130,7 @@ func (g *globals) loadRuns() (*runsView, error) {
 		v.live = status
 	}
 	v.runs = append([]checkpoint.Run{live}, status.History...)
-	v.snapshot, v.snapshotTotal = true, status.HistoryTotal
+	v.snapshot, v.snapshotTotal, v.current = true, status.HistoryTotal, 1
 	return v, nil
 }
 
@@ -126,6 +138,10 @@ func runRunsList(g *globals) error {
 	v, err := g.loadRuns()
 	if err != nil {
 		return err
+	}
+	if l := v.starting; l != nil {
+		fmt.Fprintf(g.Stdout, "an import is starting: %s; pid %d, since %s. It checks the account and the file before its first row; 'gcbatch runs' again shows its progress\n\n",
+			l.Run.Command, l.PID, l.Run.Started.Local().Format(time.TimeOnly))
 	}
 	if len(v.runs) == 0 {
 		fmt.Fprintf(g.Stdout, "no imports recorded in %s\n", g.StatePath)
@@ -153,10 +169,13 @@ func runRunsList(g *globals) error {
 	}
 	if v.snapshot && v.snapshotTotal > 0 {
 		fmt.Fprintf(w, "\nthe earlier runs are as they were when the running import started (%d of %d listed); the state file is in use until it ends\n",
-			len(v.runs)-1, v.snapshotTotal)
+			v.listed(), v.snapshotTotal)
 	}
 	return nil
 }
+
+// listed is how many earlier runs a snapshot lists (the running import's own is not one).
+func (v *runsView) listed() int { return len(v.runs) - v.current }
 
 // liveProgress is one line about a running import: rows done, speed, time left, process.
 func liveProgress(l *importer.LiveStatus, now time.Time) string {
@@ -211,8 +230,8 @@ func runRunsShow(g *globals, id string) error {
 			return nil
 		}
 	}
-	if v.snapshot && v.snapshotTotal > len(v.runs)-1 {
-		return exitErr(2, fmt.Errorf("no run %q among the newest %d runs the running import listed; the full list is available when it ends", id, len(v.runs)-1))
+	if v.snapshot && v.snapshotTotal > v.listed() {
+		return exitErr(2, fmt.Errorf("no run %q among the newest %d runs the running import listed; the full list is available when it ends", id, v.listed()))
 	}
 	return exitErr(2, fmt.Errorf("no run %q in %s (see 'gcbatch runs list')", id, g.StatePath))
 }
