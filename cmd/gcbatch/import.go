@@ -182,7 +182,7 @@ func runImport(ctx context.Context, g *globals, o *importOptions) error {
 		// The check's two account calls go at the import's --rate when that is faster than
 		// the client's default pace (a user who raised it should not wait 200 ms between
 		// them), never slower: they are few, and the export budget, not --rate, governs them.
-		rep, err := g.preflight(ctx, st, m, o.Input, o.AllowNewGroups, g.Stderr,
+		rep, err := g.preflight(ctx, st, m, o.Input, o.AllowNewGroups, false, g.Stderr,
 			getcourse.WithLimiter(rate.NewLimiter(max(maxRate, getcourse.DefaultRate), 1)))
 		if err != nil {
 			var ex *explainedError
@@ -310,7 +310,7 @@ func printRates(w io.Writer, s *importer.Summary) {
 	fmt.Fprintf(w, "  time      %s", s.Duration.Round(10*time.Millisecond))
 	switch {
 	case c.Sent == 0:
-		fmt.Fprintf(w, ", nothing sent")
+		fmt.Fprintf(w, ", 0 sent")
 	case s.Rate > 0:
 		fmt.Fprintf(w, "; %d sent in %s, %.1f sent/s (--rate %s", c.Sent, s.SendTime.Round(10*time.Millisecond), s.Rate, importer.FormatRate(s.MaxRate))
 		if s.RateLimited > 0 {

@@ -32,7 +32,7 @@ func summaryOf(t *testing.T, e *importEnv) importer.SummaryReport {
 
 // TestOperatorSummaryRates: the summary's speeds are labelled and measured over what they
 // measure: one row sent gives no rate at all (not "1,000 rows/s"), many rows give sent/s
-// beside --rate, and a rerun that skips every row sends nothing and claims no sending rate.
+// beside --rate, and a rerun that skips every row says 0 sent and claims no sending rate.
 func TestOperatorSummaryRates(t *testing.T) {
 	t.Parallel()
 	e := newImportEnv(t, gcsim.Config{})
@@ -56,7 +56,7 @@ func TestOperatorSummaryRates(t *testing.T) {
 	}
 
 	code, out, errOut = e.gcbatch(t.Context(), "import", "--mapping", mp, "--rate", "400/s", many)
-	if code != 0 || !strings.Contains(out, "nothing sent") || strings.Contains(out, "sent/s") {
+	if code != 0 || !strings.Contains(out, ", 0 sent") || strings.Contains(out, "sent/s") {
 		t.Fatalf("a rerun that skips every row: exit %d\n%s%s", code, out, errOut)
 	}
 	if s := summaryOf(t, e); s.AchievedRate != 0 || s.Counts.Sent != 0 || s.Counts.Skipped != 40 {

@@ -14,15 +14,22 @@ import (
 // preflight runs the online check of a mapping and its file against the account (the export
 // budget of the state file wired in) and prints the findings to w. A nil report with a nil
 // error never happens; the error is already an exitError.
-func (g *globals) preflight(ctx context.Context, st *checkpoint.Store, m *mappings.Mapping, input string, allowNewGroups bool, w io.Writer, opts ...getcourse.Option) (*importer.PreflightReport, error) {
+//
+// The key is checked too, since the field and group lists may come from the cache, which says
+// nothing about the key used now. probeFirst (validate --online) probes it on every run,
+// before anything else. Otherwise (import) a refusal of the check's own calls stops it
+// explained, and the key is probed only when the lists came from the cache: when the check
+// had nothing to fetch, the import's first request checks the key as well, and stops the run
+// with the same explanation, so the probe would only cost a request.
+func (g *globals) preflight(ctx context.Context, st *checkpoint.Store, m *mappings.Mapping, input string, allowNewGroups, probeFirst bool, w io.Writer, opts ...getcourse.Option) (*importer.PreflightReport, error) {
 	c, b, err := g.budgetedClient(ctx, st, checkpoint.BudgetConfig{}, opts...)
 	if err != nil {
 		return nil, err
 	}
-	// The key first, on every run: the field and group lists may come from the cache, which
-	// says nothing about the key used now.
-	if err := g.checkKey(ctx, c, w); err != nil {
-		return nil, err
+	if probeFirst {
+		if err := g.checkKey(ctx, c, w); err != nil {
+			return nil, err
+		}
 	}
 	rep, err := importer.Preflight(ctx, importer.PreflightOptions{
 		Mapping: m, InputPath: input, Store: st, Client: c, Budget: b,
@@ -36,6 +43,18 @@ func (g *globals) preflight(ctx context.Context, st *checkpoint.Store, m *mappin
 			return nil, exitErr(3, fmt.Errorf("interrupted during the online check, before anything was sent: %w", err))
 		}
 		return nil, exitErr(2, fmt.Errorf("online check: %w", err))
+	}
+	if !probeFirst {
+		if getcourse.KindOf(rep.SkipErr).Fatal() {
+			if _, ok := g.explain(rep.SkipErr); ok {
+				return nil, g.explained(rep.SkipErr)
+			}
+		}
+		if rep.Calls == 0 && !rep.CachedAt.IsZero() {
+			if err := g.checkKey(ctx, c, w); err != nil {
+				return nil, err
+			}
+		}
 	}
 	rep.Write(w)
 	return rep, nil

@@ -160,7 +160,7 @@ func TestPreflightSamples(t *testing.T) {
 }
 
 // TestPreflightAccountRefuses: validate --online and import with a key the account refuses
-// both exit 3 with the explanation before any row is sent or any export call is made.
+// both exit 3 with the explanation before any row is sent (validate before any export call).
 func TestPreflightAccountRefuses(t *testing.T) {
 	t.Parallel()
 	e := newImportEnv(t, gcsim.Config{})
@@ -170,8 +170,8 @@ func TestPreflightAccountRefuses(t *testing.T) {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
 	code, out, errOut = e.gcbatch(t.Context(), "import", "--mapping", filepath.Join(samplesDir, "contacts.yaml"), filepath.Join(samplesDir, "contacts.csv"))
-	if code != 3 || !strings.Contains(errOut, "GetCourse refused the API key") || e.rowsApplied() != 0 || e.accountCalls() != 0 {
-		t.Fatalf("import: exit %d, %d rows, %d account calls\n%s\n%s", code, e.rowsApplied(), e.accountCalls(), out, errOut)
+	if code != 3 || !strings.Contains(errOut, "GetCourse refused the API key") || e.rowsApplied() != 0 || e.runs() != 0 {
+		t.Fatalf("import: exit %d, %d rows, %d runs\n%s\n%s", code, e.rowsApplied(), e.runs(), out, errOut)
 	}
 	assertNoKey(t, e.dir, e.key, out, errOut)
 }

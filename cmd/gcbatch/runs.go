@@ -163,7 +163,7 @@ func runRunsList(g *globals) error {
 	}
 	for _, r := range v.runs {
 		if v.died[r.ID] && r.Command != "" {
-			fmt.Fprintf(w, "\n%s was interrupted: its process ended without finishing; rows sent but not confirmed are unknown until resumed. Resume with:\n  %s\n", r.ID, r.Command)
+			fmt.Fprintf(w, "\n%s: its process ended without finishing; rows sent but not confirmed are unknown until resumed. Resume with:\n  %s\n", r.ID, r.Command)
 			break // the newest one; the others were resumed by later runs or are in runs show
 		}
 	}

@@ -141,7 +141,7 @@ func validateOnline(ctx context.Context, g *globals, o *validateOptions, code in
 	if o.Show > 0 {
 		out = g.Stderr // stdout holds nothing but the JSON lines
 	}
-	rep, err := g.preflight(ctx, st, m, o.Input, false, out)
+	rep, err := g.preflight(ctx, st, m, o.Input, false, true, out)
 	if err != nil {
 		return err
 	}
