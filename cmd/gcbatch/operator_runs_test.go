@@ -106,8 +106,24 @@ func TestOperatorRunsKilledImport(t *testing.T) {
 	live := liveStatus(t, e, p, 5)
 	p.cmd.Process.Kill()
 	p.code()
+	if _, err := os.Stat(importer.StatusPath(e.path("state.db"))); err != nil {
+		t.Fatalf("the killed import left no status behind, so this test proves less than it says: %v", err)
+	}
+	assertNoKey(t, e.dir, e.key) // the status file left behind included
 
+	// Another command holding the state file (here: this test) does not make the dead run
+	// look alive: its process is gone.
+	holder, err := checkpoint.Open(e.path("state.db"), checkpoint.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	code, out, errOut := e.gcbatch(t.Context(), "runs")
+	holder.Close()
+	if code != 0 || !strings.Contains(out, live.Run.ID) || !strings.Contains(out, "interrupted") || strings.Contains(out, "running") {
+		t.Fatalf("runs while another command holds the state file: exit %d\n%s%s", code, out, errOut)
+	}
+
+	code, out, errOut = e.gcbatch(t.Context(), "runs")
 	if code != 0 {
 		t.Fatalf("runs: exit %d\n%s%s", code, out, errOut)
 	}
