@@ -64,7 +64,7 @@ func TestOperatorFatalExplained(t *testing.T) {
 		before   []string
 		commands []command
 		want     []string // every one in the output of every command
-		ru       string   // the service's text, "" when it gives none
+		service  string   // the service's own text (Russian, but for «Wrong subdomain»); "" when it gives none
 		// never: rerunning cannot help (our bug), so no resume line at all.
 		never bool
 	}{
@@ -73,32 +73,45 @@ func TestOperatorFatalExplained(t *testing.T) {
 			e.key = "a-key-nobody-issued-4242"
 			return e
 		}, commands: []command{imp, impNoCheck, export, groups, validate},
-			want: []string{"GetCourse refused the API key", "GETCOURSE_API_KEY", ".env", "--key-file", "rerunning as it is would stop the same way", "once the key is fixed"},
-			ru:   "Неавторизованное API-обращение"},
+			want:    []string{"GetCourse refused the API key", "GETCOURSE_API_KEY", ".env", "--key-file", "rerunning as it is would stop the same way", "once the key is fixed"},
+			service: "Неавторизованное API-обращение"},
+		{name: "unknown account", env: func(t *testing.T) *importEnv {
+			e := newImportEnv(t, gcsim.Config{})
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/plain")
+				w.WriteHeader(http.StatusNotFound)
+				w.Write([]byte("Wrong subdomain"))
+			}))
+			t.Cleanup(srv.Close)
+			e.base = srv.URL
+			return e
+		}, commands: []command{impNoCheck, export, groups},
+			want:    []string{"GetCourse does not know this account", "--account NAME", "--base-url", "once the account is fixed"},
+			service: "Wrong subdomain"},
 		{name: "read-only key", env: func(t *testing.T) *importEnv { return newRefusingEnv(t, "Действие запрещено") },
 			commands: []command{imp, impNoCheck, export, groups},
 			want:     []string{"GetCourse refused the action for this key", "read-only key", "--key-file", "once the key may do it"},
-			ru:       "Действие запрещено"},
+			service:  "Действие запрещено"},
 		{name: "plan without the import API", env: func(t *testing.T) *importEnv { return newImportEnv(t, gcsim.Config{Plan: "trial"}) },
 			commands: []command{imp, impNoCheck},
 			want:     []string{"the account's plan does not include the import API", "Тариф", "once the plan allows it"}},
 		{name: "plan without the API", env: func(t *testing.T) *importEnv { return newImportEnv(t, gcsim.Config{Plan: "trial"}) },
 			commands: []command{export, groups},
 			want:     []string{"the account's plan does not include the API", "once the plan allows it"},
-			ru:       "Функционал недоступен (код 917)"},
+			service:  "Функционал недоступен (код 917)"},
 		{name: "monthly allowance spent", env: func(t *testing.T) *importEnv { return newImportEnv(t, gcsim.Config{MonthlyAllowance: 3}) },
 			commands: []command{imp, impNoCheck},
 			want:     []string{"the account's monthly allowance of new objects is used up", "rerunning now would stop the same way", "when the allowance renews"},
-			ru:       "Достигнут лимит"},
+			service:  "Достигнут лимит"},
 		{name: "export budget spent", env: func(t *testing.T) *importEnv {
 			return newImportEnv(t, gcsim.Config{ExportBudget: 1, ExportDelay: -1})
 		}, before: []string{"groups"}, commands: []command{export, groups},
-			want: []string{"the account's export budget is spent", "100 export-API calls per 2 hours", "--wait-for-budget", "rerunning now would stop the same way; it helps after "},
-			ru:   "Слишком много запросов (код 903)"},
+			want:    []string{"the account's export budget is spent", "100 export-API calls per 2 hours", "--wait-for-budget", "rerunning now would stop the same way; it helps after "},
+			service: "Слишком много запросов (код 903)"},
 		{name: "params the service cannot read", env: func(t *testing.T) *importEnv { return newRefusingEnv(t, "Не указаны параметры") },
 			commands: []command{imp, impNoCheck, export, groups},
 			want:     []string{"the service could not read what gcbatch sent", "a bug in gcbatch", "gcbatch version", "rerunning will not help"},
-			ru:       "Не указаны параметры", never: true},
+			service:  "Не указаны параметры", never: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -118,7 +131,7 @@ func TestOperatorFatalExplained(t *testing.T) {
 					t.Errorf("%s: exit %d, want 3\n%s", c.name, code, all)
 					continue
 				}
-				for _, w := range append(tc.want, tc.ru, "  do        ") {
+				for _, w := range append(tc.want, tc.service, "  do        ") {
 					if !strings.Contains(all, w) {
 						t.Errorf("%s: the message lacks %q:\n%s", c.name, w, all)
 					}
