@@ -111,6 +111,15 @@
 // by the next run on the state file (which holds its lock, so no other process can be running
 // it); its counts are those of its last progress save (every 2 s).
 //
+// # Live status
+//
+// While it runs, an import rewrites STATE.status.json beside the state file every second
+// (StatusPath, LiveStatus: counts, answers per second, estimated end, pid, host, command
+// line, and the earlier runs as they were at its start) and removes it at the end, so that
+// `gcbatch runs` can show it without the state file's lock, which the import holds. A status
+// left behind says "running" for a process that died: its reader tells by the pid
+// (LiveStatus.ProcessGone) or by finding the state file free.
+//
 // # Non-idempotent rows
 //
 // A deal without deal_number creates a new deal on every call, and a message is a new e-mail

@@ -134,9 +134,13 @@ type Summary struct {
 
 	Started, Finished time.Time
 	Duration          time.Duration
-	// Rate is the achieved rate: rows sent per second while the rows flowed (setup and the
-	// final commits excluded).
-	Rate float64
+	// SendTime is how long rows were being sent: from the first request to the last answer.
+	SendTime time.Duration
+	// Rate is the achieved rate, requests per second between the first and the last answer
+	// (comparable with --rate); zero when too few rows were sent to say (under two answers or
+	// a second). CheckRate is rows settled per second (sent, skipped, rejected) while the
+	// rows flowed; zero when that took under a second.
+	Rate, CheckRate float64
 	// MaxRate is the --rate asked for; FinalRate where the adaptive limiter ended.
 	MaxRate, FinalRate rate.Limit
 	// RateLimited counts rate-limited answers; Retried every retried attempt.
@@ -355,6 +359,9 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	if o.Progress != nil {
 		stopBar = startProgress(o.Progress, p.stats, lim)
 	}
+	// `gcbatch runs` reads the live status beside the state file, whose lock this run holds.
+	stopStatus := p.startStatus(lim)
+	defer stopStatus()
 
 	flowStart := o.Now()
 	reachedEOF, readErr := p.flow(rep)
@@ -381,9 +388,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	s.FinalRate, s.RateLimited, s.Retried = ls.Current, ls.Limited, ls.Retried
 	// The achieved rate is over the sending itself, not the state file's setup and final
 	// commits, so that it compares with --rate.
-	if secs := flowTime.Seconds(); secs > 0 {
-		s.Rate = float64(s.Counts.Sent) / secs
-	}
+	s.SendTime, s.Rate, s.CheckRate = st.rates(flowTime)
 
 	// The stop context's cause is ours (fatal answer, state file) unless it is the parent's.
 	cause, parentCause := context.Cause(p.stopCtx), context.Cause(ctx)

@@ -21,11 +21,17 @@ type stats struct {
 	left            int // rows that got no outcome (stopped while in the pipeline)
 	rejectedEarlier int
 	counts          checkpoint.Counts
+	// The sending window, on the monotonic clock: when the first request was made, and when
+	// the first and the last answer came; answered counts the rows that got one.
+	firstSend, firstAnswer, lastAnswer time.Time
+	answered                           int
 }
 
 type statsSnapshot struct {
 	fileRows, read, left, rejectedEarlier int
 	counts                                checkpoint.Counts
+	firstSend, firstAnswer, lastAnswer    time.Time
+	answered                              int
 }
 
 func newStats(fileRows int) *stats { return &stats{fileRows: fileRows} }
@@ -39,6 +45,9 @@ func (s *stats) addRead() {
 func (s *stats) addSent() {
 	s.mu.Lock()
 	s.counts.Sent++
+	if s.firstSend.IsZero() {
+		s.firstSend = time.Now()
+	}
 	s.mu.Unlock()
 }
 
@@ -57,6 +66,14 @@ func (s *stats) addLeft() {
 func (s *stats) add(j *job) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if j.sent {
+		now := time.Now()
+		if s.answered == 0 {
+			s.firstAnswer = now
+		}
+		s.lastAnswer = now
+		s.answered++
+	}
 	switch j.status {
 	case RowOK:
 		s.counts.OK++
@@ -78,7 +95,29 @@ func (s *stats) snapshot() statsSnapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return statsSnapshot{fileRows: s.fileRows, read: s.read, left: s.left,
-		rejectedEarlier: s.rejectedEarlier, counts: s.counts}
+		rejectedEarlier: s.rejectedEarlier, counts: s.counts,
+		firstSend: s.firstSend, firstAnswer: s.firstAnswer, lastAnswer: s.lastAnswer, answered: s.answered}
+}
+
+// rates works out a run's speeds for its summary. sending is the time rows were being sent,
+// from the first request to the last answer. sent is requests per second, counted between
+// answers: N answers evenly spaced by a limiter of R/s span (N-1)/R seconds, so (N-1)/span
+// reads R, where N/span would read more than --rate for a short run (and one row answered in
+// a millisecond would read "1,000 rows/s"). checked is rows settled per second (sent, skipped
+// as confirmed earlier, rejected locally) over the rows' flow, the speed of a rerun that
+// mostly skips, only over a second or more (a few rows checked in milliseconds say nothing).
+// A rate that rests on fewer than two rows is zero: too little to say.
+func (s statsSnapshot) rates(flow time.Duration) (sending time.Duration, sent, checked float64) {
+	if !s.firstSend.IsZero() && !s.lastAnswer.IsZero() {
+		sending = s.lastAnswer.Sub(s.firstSend)
+	}
+	if span := s.lastAnswer.Sub(s.firstAnswer); s.answered >= 2 && span > 0 {
+		sent = float64(s.answered-1) / span.Seconds()
+	}
+	if n := s.done(); n >= 2 && flow >= time.Second {
+		checked = float64(n) / flow.Seconds()
+	}
+	return sending, sent, checked
 }
 
 func (s statsSnapshot) done() int {

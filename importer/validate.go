@@ -8,7 +8,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gcbatch/gcbatch/mappings"
@@ -100,6 +102,7 @@ func Validate(ctx context.Context, o ValidateOptions) (*ValidateReport, error) {
 	if err != nil {
 		return nil, err
 	}
+	pruned := pruneValidateFolders(o.ReportsDir, KeepValidateReports)
 	rej, err := CreateRejects(filepath.Join(dir, "rejected.csv"), src.Header(), src.Dialect())
 	if err != nil {
 		return nil, err
@@ -183,10 +186,74 @@ func Validate(ctx context.Context, o ValidateOptions) (*ValidateReport, error) {
 	} else {
 		fmt.Fprintf(sum, "no rejected rows (%s has the header only)\n", rep.RejectsPath)
 	}
+	if pruned > 0 {
+		fmt.Fprintf(sum, "removed %d older validate report %s (the newest %d are kept)\n", pruned, plural(pruned, "folder", "folders"), KeepValidateReports)
+	}
 	if err := sum.Flush(); err != nil && runErr == nil {
 		runErr = err
 	}
 	return rep, runErr
+}
+
+// KeepValidateReports is how many validate-* report folders are kept: every validate makes
+// one, and a person fixing a file runs it many times in a row.
+const KeepValidateReports = 10
+
+// pruneValidateFolders removes the oldest validate-* folders under reports beyond the newest
+// keep, and returns how many it removed. Only folders that hold nothing but what validate
+// writes (rejected.*) are removed, so a folder a person put other files in stays.
+func pruneValidateFolders(reports string, keep int) int {
+	entries, err := os.ReadDir(reports)
+	if err != nil {
+		return 0
+	}
+	type folder struct {
+		name  string
+		stamp string // YYYYMMDD-HHMMSS
+		n     int    // the -2, -3 suffix; 1 for none
+	}
+	var found []folder
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), "validate-")
+		if !e.IsDir() || !ok || len(rest) < 15 {
+			continue
+		}
+		if _, err := time.Parse("20060102-150405", rest[:15]); err != nil {
+			continue
+		}
+		f := folder{name: e.Name(), stamp: rest[:15], n: 1}
+		if suffix := rest[15:]; suffix != "" {
+			n, err := strconv.Atoi(strings.TrimPrefix(suffix, "-"))
+			if err != nil || !strings.HasPrefix(suffix, "-") {
+				continue
+			}
+			f.n = n
+		}
+		found = append(found, f)
+	}
+	if len(found) <= keep {
+		return 0
+	}
+	slices.SortFunc(found, func(a, b folder) int { // newest first
+		if c := strings.Compare(b.stamp, a.stamp); c != 0 {
+			return c
+		}
+		return b.n - a.n
+	})
+	removed := 0
+	for _, f := range found[keep:] {
+		dir := filepath.Join(reports, f.name)
+		files, err := os.ReadDir(dir)
+		if err != nil || slices.ContainsFunc(files, func(e os.DirEntry) bool {
+			return e.IsDir() || !strings.HasPrefix(e.Name(), "rejected")
+		}) {
+			continue
+		}
+		if os.RemoveAll(dir) == nil {
+			removed++
+		}
+	}
+	return removed
 }
 
 // rowReason is the text of a row's reading problem without the file:line prefix, which the

@@ -344,7 +344,7 @@ func TestFatalStopsCLI(t *testing.T) {
 		mp := e.write("contacts.yaml", gen.ContactsMapping())
 		good := e.key
 		e.key = "definitely-wrong-key-31337"
-		code, out, errOut := e.gcbatch(t.Context(), "import", "--mapping", mp, "--concurrency", "3", "--rate", "100/s",
+		code, out, errOut := e.gcbatch(t.Context(), "import", "--mapping", mp, "--no-preflight", "--concurrency", "3", "--rate", "100/s",
 			"--log", e.path("import.log"), in)
 		if code != 3 {
 			t.Fatalf("exit %d, want 3\n%s\n%s", code, out, errOut)

@@ -447,6 +447,16 @@ func runExport(ctx context.Context, o *exportOptions) error {
 	}
 	say.clear()
 	if err != nil {
+		if ctx.Err() == nil {
+			if exp, ok := g.explain(err); ok {
+				var bs *checkpoint.BudgetSpent
+				if getcourse.KindOf(err) == getcourse.KindBudget && !errors.As(err, &bs) {
+					_, until := budget.Remaining() // the 903 was recorded: when calls free up
+					exp = budgetExplanation(exp.Service, until, g.Now())
+				}
+				return exitErr(3, &explainedError{exp: exp, err: err})
+			}
+		}
 		return exportExit(ctx, err, res)
 	}
 	left, _ := budget.Remaining()

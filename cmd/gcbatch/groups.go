@@ -6,13 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/gcbatch/gcbatch/checkpoint"
 	"io"
 	"strconv"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
+	"github.com/gcbatch/gcbatch/checkpoint"
 	"github.com/gcbatch/gcbatch/getcourse"
 )
 
@@ -76,6 +76,13 @@ func runGroups(ctx context.Context, g *globals, o *groupsOptions) error {
 		var ae *getcourse.APIError
 		if errors.As(err, &ae) && ae.Code == 903 {
 			b.MarkSpent()
+			_, until := b.Remaining()
+			if exp, ok := g.explain(err); ok {
+				return exitErr(3, &explainedError{exp: budgetExplanation(exp.Service, until, g.Now()), err: err})
+			}
+		}
+		if ctx.Err() == nil {
+			return g.explained(err)
 		}
 		return err
 	}

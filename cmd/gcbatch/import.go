@@ -175,14 +175,20 @@ func runImport(ctx context.Context, g *globals, o *importOptions) error {
 		return err
 	}
 	defer st.Close()
+	// `gcbatch runs` can say an import is starting while the online check runs.
+	defer importer.PublishStarting(st, o.Resume, g.Now())()
 
 	if !o.NoPreflight {
 		// The check's two account calls go at the import's --rate when that is faster than
 		// the client's default pace (a user who raised it should not wait 200 ms between
 		// them), never slower: they are few, and the export budget, not --rate, governs them.
-		rep, err := g.preflight(ctx, st, m, o.Input, o.AllowNewGroups, g.Stderr,
+		rep, err := g.preflight(ctx, st, m, o.Input, o.AllowNewGroups, false, g.Stderr,
 			getcourse.WithLimiter(rate.NewLimiter(max(maxRate, getcourse.DefaultRate), 1)))
 		if err != nil {
+			var ex *explainedError
+			if errors.As(err, &ex) {
+				ex.resume = o.Resume
+			}
 			return err
 		}
 		if why := preflightBlocked(rep, o.Mapping, o.AllowNewGroups); why != "" {
@@ -213,7 +219,7 @@ func runImport(ctx context.Context, g *globals, o *importOptions) error {
 		}
 		return exitErr(2, err)
 	}
-	printImportSummary(g.Stdout, s)
+	printImportSummary(g.Stdout, s, g.explain)
 	if code := s.ExitCode(); code != 0 {
 		return exitErr(code, nil)
 	}
@@ -238,9 +244,15 @@ func runImportDryRun(ctx context.Context, g *globals, o *importOptions) error {
 	return nil
 }
 
-// printImportSummary is what a person (or a cron mail) reads after an import.
-func printImportSummary(w io.Writer, s *importer.Summary) {
+// printImportSummary is what a person (or a cron mail) reads after an import. explain words
+// a fatal answer (explain.go).
+func printImportSummary(w io.Writer, s *importer.Summary, explain func(error) (explanation, bool)) {
 	c := s.Counts
+	exp, fatal := explanation{}, false
+	var fe *importer.FatalError
+	if errors.As(s.Reason, &fe) {
+		exp, fatal = explain(fe.Err)
+	}
 	switch s.Status {
 	case importer.StatusDone:
 		if c.Total == 0 {
@@ -253,6 +265,10 @@ func printImportSummary(w io.Writer, s *importer.Summary) {
 	case importer.StatusInterrupted:
 		fmt.Fprintf(w, "import interrupted: requests in flight were finished and progress saved\n")
 	default:
+		if fatal {
+			fmt.Fprintf(w, "import stopped: %s\n", exp.Headline)
+			break
+		}
 		fmt.Fprintf(w, "import stopped: %v\n", s.Reason)
 	}
 	fmt.Fprintf(w, "  rows      %d in %s\n", c.Total, s.Input)
@@ -270,11 +286,7 @@ func printImportSummary(w io.Writer, s *importer.Summary) {
 		}
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "  time      %s, %d sent, %.1f rows/s (--rate %s", s.Duration.Round(10*time.Millisecond), c.Sent, s.Rate, importer.FormatRate(s.MaxRate))
-	if s.RateLimited > 0 {
-		fmt.Fprintf(w, "; %d rate-limited answers, ended at %s", s.RateLimited, importer.FormatRate(s.FinalRate))
-	}
-	fmt.Fprintln(w, ")")
+	printRates(w, s)
 	fmt.Fprintf(w, "  reports   %s\n", s.ReportsDir)
 	if c.InDoubt > 0 {
 		fmt.Fprintf(w, "  in doubt  %d rows may already be in GetCourse (see results.csv); check them there, then add --resend-in-doubt to send the ones that are missing\n", c.InDoubt)
@@ -282,7 +294,36 @@ func printImportSummary(w io.Writer, s *importer.Summary) {
 	if c.Rejected > 0 {
 		fmt.Fprintf(w, "  rejected  fix the rows in rejected.csv and import it with the same mapping\n")
 	}
-	if s.NeedsRerun() {
+	switch {
+	case fatal:
+		exp.Write(w, s.Command)
+	case s.NeedsRerun():
 		fmt.Fprintf(w, "  resume    %s\n", s.Command)
 	}
+}
+
+// printRates is the summary's time line: the whole run, and the speeds over what they
+// measure (sent/s between the first and last answer, checked/s over the rows' flow), each
+// only when there was enough to measure.
+func printRates(w io.Writer, s *importer.Summary) {
+	c := s.Counts
+	fmt.Fprintf(w, "  time      %s", s.Duration.Round(10*time.Millisecond))
+	switch {
+	case c.Sent == 0:
+		fmt.Fprintf(w, ", 0 sent")
+	case s.Rate > 0:
+		fmt.Fprintf(w, "; %d sent in %s, %.1f sent/s (--rate %s", c.Sent, s.SendTime.Round(10*time.Millisecond), s.Rate, importer.FormatRate(s.MaxRate))
+		if s.RateLimited > 0 {
+			fmt.Fprintf(w, "; %d rate-limited answers, ended at %s", s.RateLimited, importer.FormatRate(s.FinalRate))
+		}
+		fmt.Fprint(w, ")")
+	case s.SendTime > 0:
+		fmt.Fprintf(w, "; %d sent in %s (too few to measure a rate)", c.Sent, s.SendTime.Round(10*time.Millisecond))
+	default:
+		fmt.Fprintf(w, "; %d sent, no answer", c.Sent)
+	}
+	if s.CheckRate > 0 && c.Skipped > 0 {
+		fmt.Fprintf(w, "; %d checked, %.0f checked/s", c.OK+c.Rejected+c.Failed+c.InDoubt+c.Skipped, s.CheckRate)
+	}
+	fmt.Fprintln(w)
 }

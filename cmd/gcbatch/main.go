@@ -44,11 +44,12 @@ func run() int {
 		case <-done:
 			return
 		}
-		fmt.Fprintln(g.Stderr, "\ninterrupted: finishing requests in flight and saving progress (Ctrl-C again to quit at once)")
+		n := g.interruptNotice()
+		fmt.Fprintln(g.Stderr, "\n"+n.first)
 		cancel()
 		select {
 		case <-sigs:
-			fmt.Fprintln(g.Stderr, "quitting at once; rerun the same command to resume")
+			fmt.Fprintln(g.Stderr, n.second)
 			os.Exit(3)
 		case <-done:
 		}
@@ -67,6 +68,31 @@ func execute(ctx context.Context, g *globals, args []string) int {
 		}
 	}
 	return exitCode(err)
+}
+
+// notice is what a command says when a signal stops it: first on the first signal, which lets
+// it finish cleanly, second when a second signal quits at once.
+type notice struct{ first, second string }
+
+// notices are the commands' words; each says what stopping means for it.
+var notices = map[string]notice{
+	"import": {"interrupted: finishing requests in flight and saving progress (Ctrl-C again to quit at once)",
+		"quitting at once; rerun the same command to resume"},
+	"export": {"interrupted: stopping the export; an export already started stays recorded and the same command collects it (Ctrl-C again to quit at once)",
+		"quitting at once; rerun the same command to collect the export"},
+	"fetch": {"interrupted: stopping the download; the export stays recorded (Ctrl-C again to quit at once)",
+		"quitting at once; rerun the same command to collect the export"},
+	"sim":      {"stopping the simulator", "stopping the simulator at once"},
+	"demo":     {"stopping the demo", "stopping the demo at once"},
+	"validate": {"interrupted: stopping the check (Ctrl-C again to quit at once)", "quitting at once"},
+}
+
+// interruptNotice is the running command's notice; a generic one before a command is chosen.
+func (g *globals) interruptNotice() notice {
+	if n, ok := notices[g.command.Load()]; ok {
+		return n
+	}
+	return notice{"interrupted: stopping (Ctrl-C again to quit at once)", "quitting at once"}
 }
 
 func isQuietExit(err error) bool {

@@ -14,10 +14,22 @@ import (
 // preflight runs the online check of a mapping and its file against the account (the export
 // budget of the state file wired in) and prints the findings to w. A nil report with a nil
 // error never happens; the error is already an exitError.
-func (g *globals) preflight(ctx context.Context, st *checkpoint.Store, m *mappings.Mapping, input string, allowNewGroups bool, w io.Writer, opts ...getcourse.Option) (*importer.PreflightReport, error) {
+//
+// The key is checked too, since the field and group lists may come from the cache, which says
+// nothing about the key used now. probeFirst (validate --online) probes it on every run,
+// before anything else. Otherwise (import) a refusal of the check's own calls stops it
+// explained, and the key is probed only when the lists came from the cache: when the check
+// had nothing to fetch, the import's first request checks the key as well, and stops the run
+// with the same explanation, so the probe would only cost a request.
+func (g *globals) preflight(ctx context.Context, st *checkpoint.Store, m *mappings.Mapping, input string, allowNewGroups, probeFirst bool, w io.Writer, opts ...getcourse.Option) (*importer.PreflightReport, error) {
 	c, b, err := g.budgetedClient(ctx, st, checkpoint.BudgetConfig{}, opts...)
 	if err != nil {
 		return nil, err
+	}
+	if probeFirst {
+		if err := g.checkKey(ctx, c, w); err != nil {
+			return nil, err
+		}
 	}
 	rep, err := importer.Preflight(ctx, importer.PreflightOptions{
 		Mapping: m, InputPath: input, Store: st, Client: c, Budget: b,
@@ -31,6 +43,18 @@ func (g *globals) preflight(ctx context.Context, st *checkpoint.Store, m *mappin
 			return nil, exitErr(3, fmt.Errorf("interrupted during the online check, before anything was sent: %w", err))
 		}
 		return nil, exitErr(2, fmt.Errorf("online check: %w", err))
+	}
+	if !probeFirst {
+		if getcourse.KindOf(rep.SkipErr).Fatal() {
+			if _, ok := g.explain(rep.SkipErr); ok {
+				return nil, g.explained(rep.SkipErr)
+			}
+		}
+		if rep.Calls == 0 && !rep.CachedAt.IsZero() {
+			if err := g.checkKey(ctx, c, w); err != nil {
+				return nil, err
+			}
+		}
 	}
 	rep.Write(w)
 	return rep, nil
@@ -58,4 +82,30 @@ func preflightFatal(rep *importer.PreflightReport) bool {
 	}
 	spent, _ := checkpoint.IsBudgetSpent(rep.SkipErr)
 	return !spent
+}
+
+// keyProbe is the import call that checks the key: a user with neither e-mail nor phone. A
+// service that accepts the key refuses it as the object's own problem («Не указан ни эл.
+// адрес, ни телефон»), creating nothing and spending neither the export budget nor the
+// monthly allowance; one that does not accept the key refuses the call as a whole. It also
+// finds a key without import rights and a plan without the import API before any row goes.
+var keyProbe = []byte(`{"user":{}}`)
+
+// checkKey makes the key probe. A fatal answer (refused key, forbidden action, no API on the
+// plan...) is returned explained, exit 3; a probe that could not get an answer (the network,
+// the service's outage) is noted on w and left to what follows, which meets the same problem
+// and reports it.
+func (g *globals) checkKey(ctx context.Context, c *getcourse.Client, w io.Writer) error {
+	_, err := c.Import(ctx, getcourse.CallUsersAdd, keyProbe, getcourse.CallOptions{Idempotent: true})
+	kind := getcourse.KindOf(err)
+	switch {
+	case err == nil, kind == getcourse.KindValidation:
+		return nil
+	case kind.Fatal():
+		return g.explained(err)
+	case ctx.Err() != nil:
+		return exitErr(3, fmt.Errorf("interrupted during the online check, before anything was sent: %w", err))
+	}
+	fmt.Fprintf(w, "note: the key could not be checked: %v\n", err)
+	return nil
 }

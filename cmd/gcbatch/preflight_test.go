@@ -33,6 +33,17 @@ func (e *importEnv) accountCalls() int {
 
 func (e *importEnv) runs() int { return len(e.allRuns()) }
 
+// rowsApplied counts the users/add calls the simulator applied or refused as a row's own
+// problem, minus the online check's key probes (a user without e-mail or phone, refused).
+func (e *importEnv) rowsApplied() int {
+	st := e.sim.Stats()
+	n := 0
+	for _, k := range st.AddsByEmail {
+		n += k
+	}
+	return n + st.UsersCreated + st.UsersUpdated
+}
+
 // TestPreflightTypoField: a misspelled custom field stops validate --online and import with the
 // nearest name, in Russian and English, and nothing is sent; --no-preflight sends anyway.
 func TestPreflightTypoField(t *testing.T) {
@@ -51,8 +62,8 @@ func TestPreflightTypoField(t *testing.T) {
 	if code != 2 || !strings.Contains(errOut, ru) || !strings.Contains(errOut, "nothing was sent") {
 		t.Fatalf("import: exit %d\n%s\n%s", code, out, errOut)
 	}
-	if n := e.sim.Stats().Requests["/pl/api/users"]; n != 0 || e.runs() != 0 {
-		t.Fatalf("the stopped import sent %d requests and recorded %d runs", n, e.runs())
+	if n := e.rowsApplied(); n != 0 || e.runs() != 0 {
+		t.Fatalf("the stopped import sent %d rows and recorded %d runs", n, e.runs())
 	}
 	if e.accountCalls() != 2 {
 		t.Errorf("the simulator saw %d preflight calls for two commands within the cache's lifetime, want 2", e.accountCalls())
@@ -84,8 +95,8 @@ func TestPreflightNewGroups(t *testing.T) {
 	if code != 2 || !strings.Contains(errOut, "--allow-new-groups") || !strings.Contains(errOut, "2 groups the file adds are not in the account") {
 		t.Fatalf("import: exit %d\n%s\n%s", code, out, errOut)
 	}
-	if n := e.sim.Stats().Requests["/pl/api/users"]; n != 0 {
-		t.Fatalf("the stopped import sent %d requests", n)
+	if n := e.rowsApplied(); n != 0 {
+		t.Fatalf("the stopped import sent %d rows", n)
 	}
 	code, out, errOut = e.gcbatch(t.Context(), "import", "--mapping", mp, "--rate", "500/s", "--allow-new-groups", in)
 	if code != 0 || e.sim.Stats().UsersCreated != 3 {
@@ -148,19 +159,19 @@ func TestPreflightSamples(t *testing.T) {
 	}
 }
 
-// TestPreflightAccountRefuses: validate --online with a key the account refuses exits 3; an
-// import just notes the skipped check and lets its own first request stop it as usual.
+// TestPreflightAccountRefuses: validate --online and import with a key the account refuses
+// both exit 3 with the explanation before any row is sent (validate before any export call).
 func TestPreflightAccountRefuses(t *testing.T) {
 	t.Parallel()
 	e := newImportEnv(t, gcsim.Config{})
 	e.key = "a-key-the-account-does-not-know"
 	code, out, errOut := e.gcbatch(t.Context(), "validate", "--online", "--mapping", filepath.Join(samplesDir, "contacts.yaml"), filepath.Join(samplesDir, "contacts.csv"))
-	if code != 3 || !strings.Contains(errOut, "could not be done") {
+	if code != 3 || !strings.Contains(errOut, "GetCourse refused the API key") {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
 	code, out, errOut = e.gcbatch(t.Context(), "import", "--mapping", filepath.Join(samplesDir, "contacts.yaml"), filepath.Join(samplesDir, "contacts.csv"))
-	if code != 3 || !strings.Contains(errOut, "note: online check skipped") {
-		t.Fatalf("import: exit %d\n%s\n%s", code, out, errOut)
+	if code != 3 || !strings.Contains(errOut, "GetCourse refused the API key") || e.rowsApplied() != 0 || e.runs() != 0 {
+		t.Fatalf("import: exit %d, %d rows, %d runs\n%s\n%s", code, e.rowsApplied(), e.runs(), out, errOut)
 	}
 	assertNoKey(t, e.dir, e.key, out, errOut)
 }

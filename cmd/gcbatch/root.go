@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/gcbatch/gcbatch/checkpoint"
 	"github.com/gcbatch/gcbatch/getcourse"
+	"github.com/gcbatch/gcbatch/importer"
 )
 
 // globals holds what every command shares: the IO streams, the global flags and the ways to reach
@@ -46,6 +48,21 @@ type globals struct {
 	// Logger is set up before a command runs (--log); it discards when no log file is asked for.
 	Logger  *slog.Logger
 	logFile *os.File
+
+	// command is the name of the command running (import, sim...), read by the signal
+	// handler on its own goroutine to say what stopping means (main.go).
+	command atomicString
+}
+
+// atomicString is a string read and written from different goroutines.
+type atomicString struct{ v atomic.Pointer[string] }
+
+func (a *atomicString) Store(s string) { a.v.Store(&s) }
+func (a *atomicString) Load() string {
+	if p := a.v.Load(); p != nil {
+		return *p
+	}
+	return ""
 }
 
 func newGlobals() *globals {
@@ -121,6 +138,7 @@ or input error, nothing sent; 3 stopped early (fatal API answer or interrupted):
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			g.command.Store(cmd.Name())
 			return g.setupLogging()
 		},
 	}
@@ -310,6 +328,17 @@ func (g *globals) openState() (*checkpoint.Store, error) {
 	}
 	st, err := checkpoint.Open(g.StatePath, checkpoint.Options{})
 	if err != nil {
+		if errors.Is(err, checkpoint.ErrLocked) {
+			l, _ := importer.ReadStatus(g.StatePath)
+			switch {
+			case l != nil && l.Starting() && !l.ProcessGone():
+				err = fmt.Errorf("%w\nan import is starting on it (pid %d: %s).\n'gcbatch runs' shows its progress; rerun this command when it ends", err, l.PID, l.Run.Command)
+			case l != nil && !l.ProcessGone():
+				err = fmt.Errorf("%w\nan import is running on it: run %s, %s.\n'gcbatch runs' shows its progress; rerun this command when it ends "+
+					"(or give this one its own --state file: an export then counts the account's shared export budget from zero, so keep --budget low)",
+					err, l.Run.ID, liveProgress(l, g.Now()))
+			}
+		}
 		return nil, exitErr(2, err)
 	}
 	return st, nil

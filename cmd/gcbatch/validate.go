@@ -35,7 +35,8 @@ columns, and the counts. Every rejected row, with the reason in an added "error"
 written to REPORTS/validate-YYYYMMDD-HHMMSS/rejected.csv (--reports, default
 gcbatch-reports), in the input's own delimiter and encoding: fix the rows there and validate
 or import that file with the same mapping. The file is written even when every row is valid
-(header only), so scripts always find it.
+(header only), so scripts always find it. The newest 10 validate-* folders are kept; older
+ones are removed (only when they hold nothing but what validate wrote).
 
 --show N prints the params of the first N valid rows to stdout as JSON lines,
 {"line": L, "params": {...}}, L being the CSV line where the row starts (the header is
@@ -140,7 +141,7 @@ func validateOnline(ctx context.Context, g *globals, o *validateOptions, code in
 	if o.Show > 0 {
 		out = g.Stderr // stdout holds nothing but the JSON lines
 	}
-	rep, err := g.preflight(ctx, st, m, o.Input, false, out)
+	rep, err := g.preflight(ctx, st, m, o.Input, false, true, out)
 	if err != nil {
 		return err
 	}
@@ -149,6 +150,9 @@ func validateOnline(ctx context.Context, g *globals, o *validateOptions, code in
 		fmt.Fprintf(out, "fix the custom field names in %s: GetCourse would drop their values without a word\n", o.Mapping)
 		return exitErr(2, nil)
 	case preflightFatal(rep):
+		if _, ok := g.explain(rep.SkipErr); ok {
+			return g.explained(rep.SkipErr)
+		}
 		return exitErr(3, fmt.Errorf("the online check could not be done: %w", rep.SkipErr))
 	}
 	if !rep.Checked() && len(rep.Skipped) == 0 {
