@@ -37,6 +37,9 @@ type ValidateOptions struct {
 // ValidateReport is what Validate found.
 type ValidateReport struct {
 	Rows, Valid, Rejected int
+	// Warned counts the valid rows sent with a warning: a field left out (on_error: skip) or a
+	// value outside the service's documented list.
+	Warned int
 	// RejectsPath is the rejected.csv written (header only when every row is valid).
 	RejectsPath string
 	// Warnings are the mapping's warnings, such as deals that are not idempotent.
@@ -79,12 +82,17 @@ func Validate(ctx context.Context, o ValidateOptions) (*ValidateReport, error) {
 		summary = o.Stderr
 	}
 
-	m, err := mappings.Load(o.MappingPath)
-	if err != nil {
-		return nil, err
+	// A mapping with problems still comes back with what loaded, so that Compile adds the
+	// column problems to the same list: one run shows every problem of the file.
+	m, loadErr := mappings.Load(o.MappingPath)
+	if m == nil {
+		return nil, loadErr
 	}
 	src, err := OpenSource(o.InputPath, SourceOptions{Delimiter: m.CSV.Delimiter, Encoding: m.CSV.Encoding})
 	if err != nil {
+		if loadErr != nil {
+			return nil, loadErr
+		}
 		var pe *os.PathError
 		if errors.As(err, &pe) {
 			return nil, fmt.Errorf("cannot read the input file: %w", err)
@@ -116,6 +124,7 @@ func Validate(ctx context.Context, o ValidateOptions) (*ValidateReport, error) {
 
 	shown := 0
 	var line []byte
+	var warned []string // the first few rows sent with a warning, said after the rejected ones
 	runErr := func() error {
 		for {
 			if rep.Rows%1024 == 0 {
@@ -140,6 +149,12 @@ func Validate(ctx context.Context, o ValidateOptions) (*ValidateReport, error) {
 			}
 			if reason == "" {
 				rep.Valid++
+				if mapped.Warning != "" {
+					rep.Warned++
+					if len(warned) < o.MaxErrorsShown {
+						warned = append(warned, fmt.Sprintf("  %s:%d: %s", src.Name(), row.Line, mapped.Warning))
+					}
+				}
 				if shown < o.Show {
 					shown++
 					line = append(line[:0], `{"line": `...)
@@ -172,11 +187,23 @@ func Validate(ctx context.Context, o ValidateOptions) (*ValidateReport, error) {
 	if more := rep.Rejected - max(o.MaxErrorsShown, 0); more > 0 && o.MaxErrorsShown > 0 {
 		fmt.Fprintf(sum, "  ... and %d more (every rejected row is in rejected.csv)\n", more)
 	}
+	if len(warned) > 0 {
+		fmt.Fprintln(sum, "valid rows with a warning (sent without the field named, or with a value GetCourse may refuse):")
+		for _, w := range warned {
+			fmt.Fprintln(sum, w)
+		}
+		if more := rep.Warned - len(warned); more > 0 {
+			fmt.Fprintf(sum, "  ... and %d more\n", more)
+		}
+	}
 	status := ""
 	if runErr != nil {
 		status = " (stopped early)"
 	}
 	fmt.Fprintf(sum, "%d rows: %d valid, %d rejected%s\n", rep.Rows, rep.Valid, rep.Rejected, status)
+	if rep.Warned > 0 {
+		fmt.Fprintf(sum, "%d valid rows with a warning\n", rep.Warned)
+	}
 	if rep.Rejected > 0 {
 		fmt.Fprintf(sum, "rejected rows with the reason in an error column: %s\n", rep.RejectsPath)
 		fmt.Fprintln(sum, "fix them there and validate or import that file with the same mapping")
