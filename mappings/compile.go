@@ -24,7 +24,7 @@ type Compiled struct {
 
 	require  []int // require_one_of
 	anyOf    []int // users/deals without require_one_of: one of user.email, user.phone
-	contact  []int // deals: user.email, user.phone (the service finds the buyer by one of them)
+	contact  []int // user.email, user.phone when require_one_of names other paths: the service still needs one
 	mustHave []int // fields the target cannot do without (groups: user.id, user.group_name)
 	// newDeal: offer_id, then offer_code, product_title, deal_cost, deal_number (-1 when not
 	// mapped); nil unless target deals.
@@ -203,12 +203,20 @@ func (m *Mapping) Compile(header []string) (*Compiled, error) {
 	case TargetMessages:
 		c.mustHave = []int{idx("message.email")}
 	}
-	if m.Target == TargetDeals {
-		for _, p := range []string{"user.email", "user.phone"} {
-			if i := idx(p); i >= 0 {
-				c.contact = append(c.contact, i)
+	if (m.Target == TargetUsers || m.Target == TargetDeals) && len(m.requireOneOf) > 0 {
+		onlyContacts := true
+		for _, p := range m.requireOneOf {
+			onlyContacts = onlyContacts && (p == "user.email" || p == "user.phone")
+		}
+		if !onlyContacts {
+			for _, p := range []string{"user.email", "user.phone"} {
+				if i := idx(p); i >= 0 {
+					c.contact = append(c.contact, i)
+				}
 			}
 		}
+	}
+	if m.Target == TargetDeals {
 		c.newDeal = []int{idx("deal.offer_id"), idx("deal.offer_code"), idx("deal.product_title"), idx("deal.deal_cost"), -1}
 		if i := idx("deal.deal_number"); i >= 0 && c.fields[i].sp.src != srcGenerate {
 			c.newDeal[4] = i
@@ -399,15 +407,15 @@ func (c *Compiled) rowChecks(vals []value, rerr *RowError) {
 			*rerr = append(*rerr, FieldError{Msg: c.columnsOf(c.anyOf) + "empty: the service needs an e-mail or a phone"})
 		}
 	}
-	if len(c.contact) > 0 && len(c.require) == 0 && len(c.anyOf) == 0 {
-		// require_one_of names other paths: the service still finds a deal's buyer only by
-		// e-mail or phone.
+	if len(c.contact) > 0 {
+		// require_one_of names other paths: the service still finds the user only by e-mail or
+		// phone.
 		ok := false
 		for _, i := range c.contact {
 			ok = ok || set(i)
 		}
 		if !ok {
-			*rerr = append(*rerr, FieldError{Msg: c.columnsOf(c.contact) + "empty: a deal needs the buyer's e-mail or phone"})
+			*rerr = append(*rerr, FieldError{Msg: c.columnsOf(c.contact) + "empty: the service needs an e-mail or a phone"})
 		}
 	}
 	if nd := c.newDeal; nd != nil && !set(nd[4]) {

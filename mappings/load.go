@@ -125,7 +125,7 @@ func (s *spec) afterMap(v string) (out, msg, warn string) {
 			if v == "" {
 				return "", "is empty", ""
 			}
-			return v, "", "is not in the documented list of " + e.noun + "s (" + e.list() +
+			return v, "", "is not in the service's documented " + e.noun + " list (" + e.list() +
 				"); sent as written, GetCourse decides"
 		case s.mapping != nil:
 			return "", "is not a known " + e.noun + " (map it, or use one of " + e.list() + ")", ""
@@ -314,9 +314,7 @@ func Parse(file string, data []byte) (*Mapping, error) {
 	default:
 		l.pairs(fieldsNode, "field", func(k, v *yaml.Node) {
 			sp, pathOK, bodyOK := l.field(m.Target, targetOK, k, v)
-			if pathOK {
-				named[sp.path] = true
-			}
+			named[sp.path] = pathOK // a wrong path is kept too: it may be a typo of one that require_one_of names
 			switch {
 			case pathOK && bodyOK:
 				m.fields = append(m.fields, sp)
@@ -1041,6 +1039,9 @@ func (l *loader) requireOneOf(m *Mapping, n *yaml.Node, named map[string]bool) {
 		if !found && named[path] {
 			continue // the field is there, with a problem of its own
 		}
+		if !found && misspelt(path, named) {
+			continue // "user.emial" was reported with "did you mean user.email?"
+		}
 		if !found {
 			if _, ok := getSchema().lookupPath(path); ok {
 				l.node(it, fmt.Sprintf("require_one_of names %s, which fields: does not map", path), "")
@@ -1051,6 +1052,22 @@ func (l *loader) requireOneOf(m *Mapping, n *yaml.Node, named map[string]bool) {
 		}
 		m.requireOneOf = append(m.requireOneOf, path)
 	}
+}
+
+// misspelt reports whether a field path that was refused is a near miss of path.
+func misspelt(path string, named map[string]bool) bool {
+	var wrong []string
+	for p, ok := range named {
+		if !ok {
+			wrong = append(wrong, p)
+		}
+	}
+	for _, w := range wrong {
+		if c, ok := nearest(w, []string{path}); ok && c == path {
+			return true
+		}
+	}
+	return false
 }
 
 // targetRules checks what each target needs as a whole.
