@@ -202,7 +202,11 @@ func Validate(ctx context.Context, o ValidateOptions) (*ValidateReport, error) {
 	}
 	fmt.Fprintf(sum, "%d rows: %d valid, %d rejected%s\n", rep.Rows, rep.Valid, rep.Rejected, status)
 	if rep.Warned > 0 {
-		fmt.Fprintf(sum, "%d valid rows with a warning\n", rep.Warned)
+		if rep.Warned == 1 {
+			fmt.Fprintln(sum, "1 valid row has a warning")
+		} else {
+			fmt.Fprintf(sum, "%d valid rows have a warning\n", rep.Warned)
+		}
 	}
 	if rep.Rejected > 0 {
 		fmt.Fprintf(sum, "rejected rows with the reason in an error column: %s\n", rep.RejectsPath)

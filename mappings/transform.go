@@ -52,8 +52,22 @@ const msgEmail = "is not a valid e-mail"
 
 // normEmail checks an address the way a mail form would (one @, a dotted domain with a real-looking
 // top-level part) and lower-cases the domain, which is case-insensitive; the local part is kept
-// as written.
+// as written. A cell listing several addresses separated by "," or ";" (a CRM's several
+// addresses of one kind, as it lists several phones) gives its first valid one.
 func normEmail(s string) (string, string) {
+	if strings.IndexByte(s, ',') < 0 && strings.IndexByte(s, ';') < 0 {
+		return oneEmail(s)
+	}
+	for _, part := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ';' }) {
+		if out, msg := oneEmail(part); msg == "" {
+			return out, ""
+		}
+	}
+	return "", msgEmail
+}
+
+// oneEmail checks a cell holding one address.
+func oneEmail(s string) (string, string) {
 	s = strings.TrimSpace(s)
 	at := strings.LastIndexByte(s, '@')
 	if at <= 0 || at == len(s)-1 || len(s) > 254 {

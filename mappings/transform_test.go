@@ -67,7 +67,10 @@ func TestEmail(t *testing.T) {
 		{"ivan@-mail.ru", ""},
 		{"ivan@mail.ru1", ""},
 		{"Иван <ivan@mail.ru>", ""},
-		{"ivan@mail.ru, petr@mail.ru", ""},
+		{"ivan@mail.ru, petr@mail.ru", "ivan@mail.ru"},
+		{"p.orlov@sever.ru; zakupki@sever.ru", "p.orlov@sever.ru"},
+		{"нет, ivan@Mail.ru", "ivan@mail.ru"},
+		{"нет; да", ""},
 		{"\xff@mail.ru", ""},
 		{strings.Repeat("a", 65) + "@mail.ru", ""},
 	})
