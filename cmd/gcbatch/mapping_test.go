@@ -176,3 +176,47 @@ require_one_of: [user.email, user.phone]
 		t.Errorf("exit %d:\n%s", code, stderr)
 	}
 }
+
+// Deals: enumerations the sources disagree on (currency, payment type) are sent with a
+// warning, those every source agrees on (status) reject the row, and a new deal without an
+// offer, or with a title but no cost, is rejected before anything is sent; a row with a deal
+// number from the file may edit a deal that exists and is let through.
+func TestValidateDealsEnumsAndMinimum(t *testing.T) {
+	e := newImportEnv(t, gcsim.Config{})
+	csvPath := e.write("orders.csv", "Номер заказа;E-mail;Товар;Сумма;Валюта;Способ оплаты;Статус\r\n"+
+		"A-1;a@b.ru;Курс;1 500;BGN;zpayment;Оплачен\r\n"+
+		";b@b.ru;Курс;;RUB;card;new\r\n"+
+		"A-3;c@b.ru;;;;;payed\r\n"+
+		";d@b.ru;Курс;100;RUB;card;paid\r\n")
+	mapping := e.write("m.yaml", `target: deals
+fields:
+  deal.deal_number: Номер заказа
+  user.email: {column: E-mail, transform: [email]}
+  deal.product_title: Товар
+  deal.deal_cost: {column: Сумма, transform: [money]}
+  deal.deal_currency: Валюта
+  deal.payment_type: {column: Способ оплаты, map: {крипта: bitcoin}}
+  deal.deal_status: {column: Статус, map: {Оплачен: payed}}
+`)
+	code, stdout, stderr := e.gcbatch(t.Context(), "validate", "--mapping", mapping, "--show", "10", csvPath)
+	if code != 1 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	wantOut := `{"line": 2, "params": {"deal":{"deal_cost":"1500.00","deal_currency":"BGN","deal_number":"A-1","deal_status":"payed","payment_type":"zpayment","product_title":"Курс"},"user":{"email":"a@b.ru"}}}
+{"line": 4, "params": {"deal":{"deal_number":"A-3","deal_status":"payed"},"user":{"email":"c@b.ru"}}}
+`
+	if stdout != wantOut {
+		t.Errorf("stdout\n%s\nwant\n%s", stdout, wantOut)
+	}
+	for _, w := range []string{
+		`m.yaml:8:60: deal.payment_type: map: "крипта" → "bitcoin" is not in the service's documented payment type list`,
+		`orders.csv:3: deal.deal_cost is empty: a new deal given by offer_code or product_title needs its cost`,
+		`orders.csv:5: Статус: "paid" is not a known status`,
+		`orders.csv:2: Валюта: "BGN" is not in the service's documented currency list`,
+		"4 rows: 2 valid, 2 rejected",
+	} {
+		if !strings.Contains(stderr, w) {
+			t.Errorf("stderr lacks %q:\n%s", w, stderr)
+		}
+	}
+}
