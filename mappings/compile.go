@@ -421,7 +421,7 @@ func (c *Compiled) rowChecks(vals []value, rerr *RowError) {
 	if nd := c.newDeal; nd != nil && !set(nd[4]) {
 		// A new deal needs an offer: offer_id, or offer_code or product_title with deal_cost. A
 		// row with a deal number from the file is let through: it may edit a deal that exists,
-		// which the service allows without them (README, "Decisions").
+		// which the service allows without them (README, "Mapping files").
 		if !set(nd[0]) && !((set(nd[1]) || set(nd[2])) && set(nd[3])) {
 			msg := "a new deal needs deal.offer_id, or deal.offer_code or deal.product_title together with deal.deal_cost"
 			if (set(nd[1]) || set(nd[2])) && !set(nd[3]) {
