@@ -220,6 +220,25 @@ func Validate(ctx context.Context, o ValidateOptions) (*ValidateReport, error) {
 	return rep, runErr
 }
 
+// MappingProblems completes the problems of a mapping that failed to load (m and loadErr as
+// mappings.Load returned them) with those its columns have against the input's header, so that
+// import, like validate, reports every problem of the file in one run. It returns loadErr as it
+// is when the input cannot be opened.
+func MappingProblems(m *mappings.Mapping, loadErr error, input string) error {
+	if m == nil || loadErr == nil {
+		return loadErr
+	}
+	src, err := OpenSource(input, SourceOptions{Delimiter: m.CSV.Delimiter, Encoding: m.CSV.Encoding})
+	if err != nil {
+		return loadErr
+	}
+	defer src.Close()
+	if _, err := m.Compile(src.Header()); err != nil {
+		return err // the load problems and the column problems, in file order
+	}
+	return loadErr
+}
+
 // rowReason is the text of a row's reading problem without the file:line prefix, which the
 // reject file does not need (the row is right there).
 func rowReason(err error) string {

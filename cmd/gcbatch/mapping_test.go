@@ -168,6 +168,16 @@ require_one_of: [user.email, user.phone]
 	if strings.Contains(stderr, "require_one_of") {
 		t.Errorf("a follow-on error:\n%s", stderr)
 	}
+	// import says the same before anything is sent.
+	code, _, stderr = e.gcbatch(t.Context(), "import", "--mapping", mapping, csvPath)
+	if n := len(e.sim.Stats().Requests); code != 2 || n != 0 {
+		t.Errorf("import: exit %d, requests to %d paths", code, n)
+	}
+	for _, w := range want[:len(want)-1] {
+		if !strings.Contains(stderr, w) {
+			t.Errorf("import's stderr lacks %q:\n%s", w, stderr)
+		}
+	}
 
 	// A YAML syntax error is reported at the line that has it.
 	bad := e.write("bad.yaml", "target: users\nfields:\n  user.email: {column: Email, transform: [trim, lower\n  user.phone: Телефон\n")
