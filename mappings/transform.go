@@ -186,9 +186,13 @@ func cutExtension(s string) string {
 }
 
 // excelFloat strips the ".0" that a spreadsheet adds when it has stored a number as a float
-// ("89001234567.0", "79001234567,00" in a Russian locale is split off by normPhone before).
+// ("89001234567.0"; "79001234567,00" in a Russian locale is split off by normPhone before), and
+// reads its exponent form when that holds every digit ("7.9001234567E+10").
 func excelFloat(s string) string {
 	t := strings.TrimSpace(s)
+	if e := strings.IndexAny(t, "eE"); e > 0 {
+		return exponentForm(s, t[:e], t[e+1:])
+	}
 	dot := strings.IndexByte(t, '.')
 	if dot <= 0 || dot == len(t)-1 {
 		return s
@@ -204,6 +208,30 @@ func excelFloat(s string) string {
 		}
 	}
 	return t[:dot]
+}
+
+// exponentForm reads mant×10^exp ("7.9001234567", "+10") as a whole number when the mantissa
+// holds every digit of it. A shorter mantissa ("7.90012E+10") is a rounded display whose lost
+// digits would come back as zeros, a wrong number: s is returned unchanged for the caller to
+// refuse.
+func exponentForm(s, mant, exp string) string {
+	exp = strings.TrimPrefix(exp, "+")
+	n, err := strconv.Atoi(exp)
+	if err != nil || n < 0 || n > 15 {
+		return s
+	}
+	whole, frac, _ := strings.Cut(mant, ".")
+	if len(whole) != 1 || len(frac) != n {
+		return s
+	}
+	for _, part := range []string{whole, frac} {
+		for i := 0; i < len(part); i++ {
+			if part[i] < '0' || part[i] > '9' {
+				return s
+			}
+		}
+	}
+	return whole + frac
 }
 
 // onePhone reads a cell holding one number.
