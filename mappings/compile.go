@@ -55,11 +55,12 @@ type ctmpl struct {
 
 // value is one field's result for one row.
 type value struct {
-	kind   uint8
-	s      string
-	raw    []byte
-	list   []string
-	joined string
+	kind    uint8
+	skipped bool // the cell failed and was left out (on_error: skip)
+	s       string
+	raw     []byte
+	list    []string
+	joined  string
 }
 
 const (
@@ -395,7 +396,7 @@ func (c *Compiled) rowChecks(vals []value, rerr *RowError) {
 		}
 		if !ok {
 			*rerr = append(*rerr, FieldError{Msg: c.columnsOf(c.require) +
-				"empty, but require_one_of needs one of " + strings.Join(c.m.requireOneOf, ", ")})
+				emptyWord(vals, c.require) + ", but require_one_of needs one of " + strings.Join(c.m.requireOneOf, ", ")})
 		}
 	}
 	if len(c.anyOf) > 0 {
@@ -404,7 +405,7 @@ func (c *Compiled) rowChecks(vals []value, rerr *RowError) {
 			ok = ok || set(i)
 		}
 		if !ok {
-			*rerr = append(*rerr, FieldError{Msg: c.columnsOf(c.anyOf) + "empty: the service needs an e-mail or a phone"})
+			*rerr = append(*rerr, FieldError{Msg: c.columnsOf(c.anyOf) + emptyWord(vals, c.anyOf) + ": the service needs an e-mail or a phone"})
 		}
 	}
 	if len(c.contact) > 0 {
@@ -415,7 +416,7 @@ func (c *Compiled) rowChecks(vals []value, rerr *RowError) {
 			ok = ok || set(i)
 		}
 		if !ok {
-			*rerr = append(*rerr, FieldError{Msg: c.columnsOf(c.contact) + "empty: the service needs an e-mail or a phone"})
+			*rerr = append(*rerr, FieldError{Msg: c.columnsOf(c.contact) + emptyWord(vals, c.contact) + ": the service needs an e-mail or a phone"})
 		}
 	}
 	if nd := c.newDeal; nd != nil && !set(nd[4]) {
@@ -440,6 +441,17 @@ func (c *Compiled) rowChecks(vals []value, rerr *RowError) {
 			*rerr = append(*rerr, FieldError{Path: f.sp.path, Column: f.colName, Msg: msg})
 		}
 	}
+}
+
+// emptyWord says how fields a row lacks are missing: empty, or (when on_error: skip left one
+// out) unreadable.
+func emptyWord(vals []value, idx []int) string {
+	for _, i := range idx {
+		if i >= 0 && vals[i].skipped {
+			return "empty or unreadable"
+		}
+	}
+	return "empty"
 }
 
 // columnsOf names the columns of some fields for a row-level message: "E-mail and Телефон are ".
@@ -570,6 +582,7 @@ func (f *cfield) eval(cells []string, v *value, rerr *RowError, warns *[]FieldEr
 	switch {
 	case msg != "" && sp.skipOnError:
 		*warns = append(*warns, FieldError{Path: sp.path, Column: col, Value: text, Msg: msg + "; left out (on_error: skip)", skipped: true})
+		v.skipped = true
 	case msg != "":
 		*rerr = append(*rerr, FieldError{Path: sp.path, Column: col, Value: text, Msg: msg})
 	case empty:

@@ -92,7 +92,7 @@ require_one_of: [user.email, user.phone]
 		t.Fatalf("got %v, want a RowError", err)
 	}
 	want := `Телефон: "позвонить вечером" is not a phone number`
-	if !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), "require_one_of needs one of user.email, user.phone") {
+	if !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), "Email and Телефон are empty or unreadable, but require_one_of needs one of user.email, user.phone") {
 		t.Errorf("error %q", err)
 	}
 	// The default is reject.
