@@ -493,10 +493,12 @@ func someoneElses(name string) bool {
 	return false
 }
 
-// idLike reports a header whose column holds numbers that are not phones (ids, order numbers,
-// tax numbers), though ten of their digits would read as one.
+// idLike reports a header whose column holds numbers that are not phones (ids, orders,
+// contracts, tax numbers), though ten of their digits would read as one. A plain "номер" is
+// not enough ("Контактный номер" holds phones): phoneShaped decides those.
 func idLike(name string) bool {
-	for _, w := range []string{"id", "№", "номер", "number", "инн", "огрн", "кпп", "код", "code", "счет", "заказ", "order", "сумма", "дата"} {
+	for _, w := range []string{"id", "инн", "огрн", "кпп", "код", "code", "счет", "заказ", "order", "договор", "contract",
+		"сумма", "дата", "артикул", "sku"} {
 		if strings.Contains(name, w) && !strings.Contains(name, "телефон") && !strings.Contains(name, "phone") {
 			return true
 		}

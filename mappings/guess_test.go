@@ -190,15 +190,15 @@ func TestGuessAmoCRM(t *testing.T) {
 }
 
 func TestGuessByValues(t *testing.T) {
-	header := []string{"Клиент", "Контакт", "Связь", "Номер договора", "Ответственный", "Дата рождения"}
+	header := []string{"Клиент", "Контакт", "Связь", "Номер договора", "Ответственный", "Дата рождения", "Номер клиента"}
 	rows := [][]string{
-		{"Анна", "anna@mail.ru", "+7 916 123-45-67", "9001234567", "manager@school.ru", "14.03.1991"},
-		{"Иван", "ivan@mail.ru", "8 (903) 555-12-34", "9001234568", "manager@school.ru", "02.11.1985"},
-		{"Ольга", "нет", "89261234501", "9001234569", "manager@school.ru", "1985-11-02"},
-		{"Павел", "pavel@mail.ru", "", "9001234570", "", "31.12.1979"},
-		{"Мария", "", "", "", "", "01.01.1990"},
-		{"Петр", "", "", "", "", "05.05.1995"},
-		{"Лена", "", "", "", "", "07.07.1997"},
+		{"Анна", "anna@mail.ru", "+7 916 123-45-67", "9001234567", "manager@school.ru", "14.03.1991", "9001234567"},
+		{"Иван", "ivan@mail.ru", "8 (903) 555-12-34", "9001234568", "manager@school.ru", "02.11.1985", "9001234568"},
+		{"Ольга", "нет", "89261234501", "9001234569", "manager@school.ru", "1985-11-02", "9001234569"},
+		{"Павел", "pavel@mail.ru", "", "9001234570", "", "31.12.1979", ""},
+		{"Мария", "", "", "", "", "01.01.1990", ""},
+		{"Петр", "", "", "", "", "05.05.1995", ""},
+		{"Лена", "", "", "", "", "07.07.1997", ""},
 	}
 	out, err := Guess(TargetUsers, header, rows)
 	if err != nil {
@@ -212,6 +212,7 @@ func TestGuessByValues(t *testing.T) {
 		"# user.addfields.Ответственный: Ответственный",       // e-mails, but the manager's
 		"transform: [{date: DD.MM.YYYY}]\n    on_error: skip", // one date of seven in another layout
 		"1 of 7 sample dates do not read as DD.MM.YYYY",
+		"# user.addfields.Номер клиента: Номер клиента", // bare ten-digit numbers, not written as phones
 	} {
 		if !strings.Contains(text, w) {
 			t.Errorf("the guess lacks %q:\n%s", w, text)
@@ -224,6 +225,14 @@ func TestGuessByValues(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "column: E-mail\n") || !strings.Contains(string(out), "# user.addfields.Доп. контакт: Доп. контакт   # holds emails too") {
 		t.Errorf("named column:\n%s", out)
+	}
+	// A number column written as phones is a phone column, whatever its header says.
+	out, err = Guess(TargetUsers, []string{"Email", "Контактный номер"}, [][]string{{"a@b.ru", "8 (900) 123-45-67"}, {"", "+7 916 000-11-22"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), "user.phone:   # recognised by its values\n    column: Контактный номер") {
+		t.Errorf("contact number:\n%s", out)
 	}
 	// Dates that mostly do not read are no date column.
 	out, err = Guess(TargetUsers, []string{"Email", "Дата рождения"}, [][]string{{"a@b.ru", "весной"}, {"c@d.ru", "не помню"}, {"e@f.ru", "01.01.1990"}})
