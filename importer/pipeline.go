@@ -201,6 +201,7 @@ type job struct {
 	// Outcome. status "" means the row is left for a later run (nothing reported).
 	status         string
 	errText        string
+	warning        string // the mapping's warning for the row (a field left out), for results.csv
 	userID, dealID int64
 	put            bool // write rec to the ledger
 	rec            checkpoint.RowRecord
@@ -662,7 +663,7 @@ func (p *pipeline) prepare(j *job) error {
 		j.status, j.errText = RowRejected, err.Error()
 		return nil
 	}
-	j.key, j.params = mapped.Key, mapped.JSON
+	j.key, j.params, j.warning = mapped.Key, mapped.JSON, mapped.Warning
 	hash := sha256.Sum256(mapped.JSON)
 	n, err := p.occ.Next(hash)
 	if err != nil {

@@ -36,7 +36,7 @@ type ResultRow struct {
 	Key    string `csv:"key"`    // the row's key (e-mail, deal number), never the API key
 	UserID ID     `csv:"user_id"`
 	DealID ID     `csv:"deal_id"`
-	Error  string `csv:"error"`
+	Error  string `csv:"error"` // why; an ok row whose field was left out (on_error: skip) says "warning: ..."
 }
 
 // ID is a GetCourse id in a report: empty when there is none rather than 0.
@@ -159,8 +159,16 @@ func openReports(dir string, src *Source) (*reports, error) {
 // add records one settled row: a line of results.csv, and for rejected and failed rows their
 // original cells in rejected.csv.
 func (r *reports) add(j *job) error {
+	text := j.errText
+	if j.warning != "" {
+		// A row sent without a field (on_error: skip) says so where its problems are read.
+		if text != "" {
+			text += "; "
+		}
+		text += "warning: " + j.warning
+	}
 	r.pending = append(r.pending, ResultRow{Line: j.row.Line, Status: j.status, Key: j.key,
-		UserID: ID(j.userID), DealID: ID(j.dealID), Error: j.errText})
+		UserID: ID(j.userID), DealID: ID(j.dealID), Error: text})
 	if len(r.pending) >= resultsChunk {
 		if err := r.flushResults(); err != nil {
 			return err

@@ -39,6 +39,9 @@ type ValidateOptions struct {
 // ValidateReport is what Validate found.
 type ValidateReport struct {
 	Rows, Valid, Rejected int
+	// Warned counts the valid rows sent with a warning: a field left out (on_error: skip) or a
+	// value outside the service's documented list.
+	Warned int
 	// RejectsPath is the rejected.csv written (header only when every row is valid).
 	RejectsPath string
 	// Warnings are the mapping's warnings, such as deals that are not idempotent.
@@ -81,12 +84,17 @@ func Validate(ctx context.Context, o ValidateOptions) (*ValidateReport, error) {
 		summary = o.Stderr
 	}
 
-	m, err := mappings.Load(o.MappingPath)
-	if err != nil {
-		return nil, err
+	// A mapping with problems still comes back with what loaded, so that Compile adds the
+	// column problems to the same list: one run shows every problem of the file.
+	m, loadErr := mappings.Load(o.MappingPath)
+	if m == nil {
+		return nil, loadErr
 	}
 	src, err := OpenSource(o.InputPath, SourceOptions{Delimiter: m.CSV.Delimiter, Encoding: m.CSV.Encoding})
 	if err != nil {
+		if loadErr != nil {
+			return nil, loadErr
+		}
 		var pe *os.PathError
 		if errors.As(err, &pe) {
 			return nil, fmt.Errorf("cannot read the input file: %w", err)
@@ -119,6 +127,7 @@ func Validate(ctx context.Context, o ValidateOptions) (*ValidateReport, error) {
 
 	shown := 0
 	var line []byte
+	var warned []string // the first few rows sent with a warning, said after the rejected ones
 	runErr := func() error {
 		for {
 			if rep.Rows%1024 == 0 {
@@ -143,6 +152,12 @@ func Validate(ctx context.Context, o ValidateOptions) (*ValidateReport, error) {
 			}
 			if reason == "" {
 				rep.Valid++
+				if mapped.Warning != "" {
+					rep.Warned++
+					if len(warned) < o.MaxErrorsShown {
+						warned = append(warned, fmt.Sprintf("  %s:%d: %s", src.Name(), row.Line, mapped.Warning))
+					}
+				}
 				if shown < o.Show {
 					shown++
 					line = append(line[:0], `{"line": `...)
@@ -175,11 +190,27 @@ func Validate(ctx context.Context, o ValidateOptions) (*ValidateReport, error) {
 	if more := rep.Rejected - max(o.MaxErrorsShown, 0); more > 0 && o.MaxErrorsShown > 0 {
 		fmt.Fprintf(sum, "  ... and %d more (every rejected row is in rejected.csv)\n", more)
 	}
+	if len(warned) > 0 {
+		fmt.Fprintln(sum, "valid rows with a warning (sent without the field named, or with a value GetCourse may refuse):")
+		for _, w := range warned {
+			fmt.Fprintln(sum, w)
+		}
+		if more := rep.Warned - len(warned); more > 0 {
+			fmt.Fprintf(sum, "  ... and %d more\n", more)
+		}
+	}
 	status := ""
 	if runErr != nil {
 		status = " (stopped early)"
 	}
 	fmt.Fprintf(sum, "%d rows: %d valid, %d rejected%s\n", rep.Rows, rep.Valid, rep.Rejected, status)
+	if rep.Warned > 0 {
+		if rep.Warned == 1 {
+			fmt.Fprintln(sum, "1 valid row has a warning")
+		} else {
+			fmt.Fprintf(sum, "%d valid rows have a warning\n", rep.Warned)
+		}
+	}
 	if rep.Rejected > 0 {
 		fmt.Fprintf(sum, "rejected rows with the reason in an error column: %s\n", rep.RejectsPath)
 		fmt.Fprintln(sum, "fix them there and validate or import that file with the same mapping")
@@ -254,6 +285,25 @@ func pruneValidateFolders(reports string, keep int) int {
 		}
 	}
 	return removed
+}
+
+// MappingProblems completes the problems of a mapping that failed to load (m and loadErr as
+// mappings.Load returned them) with those its columns have against the input's header, so that
+// import, like validate, reports every problem of the file in one run. It returns loadErr as it
+// is when the input cannot be opened.
+func MappingProblems(m *mappings.Mapping, loadErr error, input string) error {
+	if m == nil || loadErr == nil {
+		return loadErr
+	}
+	src, err := OpenSource(input, SourceOptions{Delimiter: m.CSV.Delimiter, Encoding: m.CSV.Encoding})
+	if err != nil {
+		return loadErr
+	}
+	defer src.Close()
+	if _, err := m.Compile(src.Header()); err != nil {
+		return err // the load problems and the column problems, in file order
+	}
+	return loadErr
 }
 
 // rowReason is the text of a row's reading problem without the file:line prefix, which the

@@ -45,8 +45,8 @@ func TestApply(t *testing.T) {
 			"target: users\nfields:\n  user.email: E\n  user.city: {column: Г, default: Москва}\n",
 			[]string{"E", "Г"}, []string{"a@b.ru", "Тверь"}, `{"user":{"city":"Тверь","email":"a@b.ru"}}`, ""},
 		{"default goes through transforms",
-			"target: deals\nfields:\n  user.email: E\n  deal.deal_cost: {column: С, transform: [money], default: \"0\"}\n",
-			[]string{"E", "С"}, []string{"a@b.ru", ""}, `{"deal":{"deal_cost":"0.00"},"user":{"email":"a@b.ru"}}`, ""},
+			"target: deals\nfields:\n  user.email: E\n  deal.offer_id: {value: 7}\n  deal.deal_cost: {column: С, transform: [money], default: \"0\"}\n",
+			[]string{"E", "С"}, []string{"a@b.ru", ""}, `{"deal":{"deal_cost":"0.00","offer_id":7},"user":{"email":"a@b.ru"}}`, ""},
 		{"required",
 			"target: users\nfields:\n  user.email: E\n  user.first_name: {column: Имя, required: true}\n",
 			[]string{"E", "Имя"}, []string{"a@b.ru", " "}, "", `Имя: is empty, but required`},
@@ -63,27 +63,27 @@ func TestApply(t *testing.T) {
 			"target: users\nfields:\n  user.email: {column: E-mail, transform: [email]}\nrequire_one_of: [user.email]\n",
 			[]string{"E-mail"}, []string{"ivan@"}, "", `E-mail: "ivan@" is not a valid e-mail`},
 		{"map ignoring case, spaces and ё",
-			"target: deals\nfields:\n  user.email: E\n  deal.deal_status: {column: С, map: {Отменён: cancelled, В работе: in_work}}\n",
-			[]string{"E", "С"}, []string{"a@b.ru", "  ОТМЕНЕН "}, `{"deal":{"deal_status":"cancelled"},"user":{"email":"a@b.ru"}}`, ""},
+			"target: deals\nfields:\n  user.email: E\n  deal.offer_id: {value: 7}\n  deal.deal_status: {column: С, map: {Отменён: cancelled, В работе: in_work}}\n",
+			[]string{"E", "С"}, []string{"a@b.ru", "  ОТМЕНЕН "}, `{"deal":{"deal_status":"cancelled","offer_id":7},"user":{"email":"a@b.ru"}}`, ""},
 		{"map with inner spaces",
-			"target: deals\nfields:\n  user.email: E\n  deal.deal_status: {column: С, map: {Отменён: cancelled, В работе: in_work}}\n",
-			[]string{"E", "С"}, []string{"a@b.ru", "в  работе"}, `{"deal":{"deal_status":"in_work"},"user":{"email":"a@b.ru"}}`, ""},
+			"target: deals\nfields:\n  user.email: E\n  deal.offer_id: {value: 7}\n  deal.deal_status: {column: С, map: {Отменён: cancelled, В работе: in_work}}\n",
+			[]string{"E", "С"}, []string{"a@b.ru", "в  работе"}, `{"deal":{"deal_status":"in_work","offer_id":7},"user":{"email":"a@b.ru"}}`, ""},
 		{"enum cell passes through when it is a code",
-			"target: deals\nfields:\n  user.email: E\n  deal.deal_status: {column: С, map: {Оплачен: payed}}\n",
-			[]string{"E", "С"}, []string{"a@b.ru", "part_payed"}, `{"deal":{"deal_status":"part_payed"},"user":{"email":"a@b.ru"}}`, ""},
+			"target: deals\nfields:\n  user.email: E\n  deal.offer_id: {value: 7}\n  deal.deal_status: {column: С, map: {Оплачен: payed}}\n",
+			[]string{"E", "С"}, []string{"a@b.ru", "part_payed"}, `{"deal":{"deal_status":"part_payed","offer_id":7},"user":{"email":"a@b.ru"}}`, ""},
 		{"payment_type case-insensitive, service spelling",
-			"target: deals\nfields:\n  user.email: E\n  deal.payment_type: P\n  deal.deal_currency: V\n",
-			[]string{"E", "P", "V"}, []string{"a@b.ru", "card", "usd"}, `{"deal":{"deal_currency":"USD","payment_type":"CARD"},"user":{"email":"a@b.ru"}}`, ""},
+			"target: deals\nfields:\n  user.email: E\n  deal.offer_id: {value: 7}\n  deal.payment_type: P\n  deal.deal_currency: V\n",
+			[]string{"E", "P", "V"}, []string{"a@b.ru", "card", "usd"}, `{"deal":{"deal_currency":"USD","offer_id":7,"payment_type":"CARD"},"user":{"email":"a@b.ru"}}`, ""},
 		{"payment_type lower-case code keeps its case",
-			"target: deals\nfields:\n  user.email: E\n  deal.payment_type: P\n",
-			[]string{"E", "P"}, []string{"a@b.ru", "Tinkoff"}, `{"deal":{"payment_type":"tinkoff"},"user":{"email":"a@b.ru"}}`, ""},
+			"target: deals\nfields:\n  user.email: E\n  deal.offer_id: {value: 7}\n  deal.payment_type: P\n",
+			[]string{"E", "P"}, []string{"a@b.ru", "Tinkoff"}, `{"deal":{"offer_id":7,"payment_type":"tinkoff"},"user":{"email":"a@b.ru"}}`, ""},
 		{"unknown enum cell rejects the row",
 			"target: deals\nfields:\n  user.email: E\n  deal.deal_status: {column: Статус, map: {Оплачен: payed}, default: new}\n",
 			[]string{"E", "Статус"}, []string{"a@b.ru", "Оплочен"}, "",
 			`Статус: "Оплочен" is not a known status (map it, or use one of new, payed, cancelled`},
 		{"default covers empty cells, not unknown ones",
-			"target: deals\nfields:\n  user.email: E\n  deal.deal_status: {column: С, default: new}\n",
-			[]string{"E", "С"}, []string{"a@b.ru", ""}, `{"deal":{"deal_status":"new"},"user":{"email":"a@b.ru"}}`, ""},
+			"target: deals\nfields:\n  user.email: E\n  deal.offer_id: {value: 7}\n  deal.deal_status: {column: С, default: new}\n",
+			[]string{"E", "С"}, []string{"a@b.ru", ""}, `{"deal":{"deal_status":"new","offer_id":7},"user":{"email":"a@b.ru"}}`, ""},
 		{"non-enum unknown cells pass through",
 			"target: users\nfields:\n  user.email: E\n  user.city: {column: Г, map: {мск: Москва, спб: Санкт-Петербург}}\n",
 			[]string{"E", "Г"}, []string{"a@b.ru", "Тверь"}, `{"user":{"city":"Тверь","email":"a@b.ru"}}`, ""},
@@ -94,8 +94,8 @@ func TestApply(t *testing.T) {
 			"target: users\nfields:\n  user.email: E\n  user.city: {column: Г, map: {\"-\": \"\"}}\n",
 			[]string{"E", "Г"}, []string{"a@b.ru", "-"}, `{"user":{"email":"a@b.ru"}}`, ""},
 		{"map then transform",
-			"target: deals\nfields:\n  user.email: E\n  deal.deal_is_paid: {column: О, map: {оплачено: да}, transform: [bool]}\n",
-			[]string{"E", "О"}, []string{"a@b.ru", "Оплачено"}, `{"deal":{"deal_is_paid":"1"},"user":{"email":"a@b.ru"}}`, ""},
+			"target: deals\nfields:\n  user.email: E\n  deal.offer_id: {value: 7}\n  deal.deal_is_paid: {column: О, map: {оплачено: да}, transform: [bool]}\n",
+			[]string{"E", "О"}, []string{"a@b.ru", "Оплачено"}, `{"deal":{"deal_is_paid":"1","offer_id":7},"user":{"email":"a@b.ru"}}`, ""},
 		{"split groups",
 			"target: users\nfields:\n  user.email: E\n  user.group_name: {column: Г, split: \",\"}\n",
 			[]string{"E", "Г"}, []string{"a@b.ru", " Клиенты ,, VIP Студенты,"}, `{"user":{"email":"a@b.ru","group_name":["Клиенты","VIP Студенты"]}}`, ""},
@@ -129,16 +129,16 @@ func TestApply(t *testing.T) {
 			[]string{"E"}, []string{"a@b.ru"},
 			`{"deal":{"offer_id":16,"quantity":2.5},"system":{"multiple_offers":"1","refresh_if_exists":1,"return_payment_link":true},"user":{"email":"a@b.ru"}}`, ""},
 		{"string fields get a constant's text",
-			"target: deals\nfields:\n  user.email: E\n  deal.deal_comment: {value: 15}\n  user.addfields.Источник: {value: true}\n  deal.deal_cost: {value: 1500, transform: [money]}\n",
+			"target: deals\nfields:\n  user.email: E\n  deal.offer_id: {value: 7}\n  deal.deal_comment: {value: 15}\n  user.addfields.Источник: {value: true}\n  deal.deal_cost: {value: 1500, transform: [money]}\n",
 			[]string{"E"}, []string{"a@b.ru"},
-			`{"deal":{"deal_comment":"15","deal_cost":"1500.00"},"user":{"addfields":{"Источник":"true"},"email":"a@b.ru"}}`, ""},
+			`{"deal":{"deal_comment":"15","deal_cost":"1500.00","offer_id":7},"user":{"addfields":{"Источник":"true"},"email":"a@b.ru"}}`, ""},
 		{"int gives a number where the field takes one",
-			"target: deals\nfields:\n  user.email: E\n  deal.quantity: {column: Q, transform: [int]}\n  deal.deal_comment: {column: Q, transform: [int]}\n",
-			[]string{"E", "Q"}, []string{"a@b.ru", "003"}, `{"deal":{"deal_comment":"3","quantity":3},"user":{"email":"a@b.ru"}}`, ""},
+			"target: deals\nfields:\n  user.email: E\n  deal.offer_id: {value: 7}\n  deal.quantity: {column: Q, transform: [int]}\n  deal.deal_comment: {column: Q, transform: [int]}\n",
+			[]string{"E", "Q"}, []string{"a@b.ru", "003"}, `{"deal":{"deal_comment":"3","offer_id":7,"quantity":3},"user":{"email":"a@b.ru"}}`, ""},
 		{"dates in the field's format",
-			"target: deals\nfields:\n  user.email: E\n  user.birthday: {column: Д, transform: [{date: DD.MM.YYYY HH:mm}]}\n  deal.deal_created_at: {column: Д, transform: [{date: DD.MM.YYYY HH:mm}]}\n  deal.addfields.Дата: {column: Д, transform: [{date: DD.MM.YYYY HH:mm}]}\n",
+			"target: deals\nfields:\n  user.email: E\n  deal.offer_id: {value: 7}\n  user.birthday: {column: Д, transform: [{date: DD.MM.YYYY HH:mm}]}\n  deal.deal_created_at: {column: Д, transform: [{date: DD.MM.YYYY HH:mm}]}\n  deal.addfields.Дата: {column: Д, transform: [{date: DD.MM.YYYY HH:mm}]}\n",
 			[]string{"E", "Д"}, []string{"a@b.ru", "01.03.2024 09:15"},
-			`{"deal":{"addfields":{"Дата":"2024-03-01 09:15:00"},"deal_created_at":"2024-03-01 09:15:00"},"user":{"birthday":"01.03.2024","email":"a@b.ru"}}`, ""},
+			`{"deal":{"addfields":{"Дата":"2024-03-01 09:15:00"},"deal_created_at":"2024-03-01 09:15:00","offer_id":7},"user":{"birthday":"01.03.2024","email":"a@b.ru"}}`, ""},
 		{"messages",
 			"target: messages\nfields:\n  message.email: {column: E, transform: [email]}\n  message.mailing_id: {value: 4521}\n  message.params.name: Имя\n",
 			[]string{"E", "Имя"}, []string{"A@B.RU", "Анна"}, `{"message":{"email":"A@b.ru","mailing_id":4521,"params":{"name":"Анна"}}}`, ""},
@@ -213,6 +213,7 @@ func TestRowErrorFormat(t *testing.T) {
 	_, err := applyOne(t, `target: deals
 fields:
   user.email: {column: E-mail, transform: [trim, lower, email]}
+  deal.offer_id: {value: 7}
   deal.deal_status: {column: Статус, map: {Оплачен: payed}}
 `, []string{"E-mail", "Статус"}, []string{"ivan@", "Оплочен"})
 	var re RowError
@@ -267,6 +268,7 @@ func TestRowHash(t *testing.T) {
 	src := `target: deals
 fields:
   user.email: E
+  deal.product_title: {value: Курс}
   deal.deal_cost: {column: S, transform: [money]}
   deal.deal_number: {generate: row-hash}
 `
@@ -308,7 +310,7 @@ fields:
 		t.Error("different rows, same number")
 	}
 	// Pinned to its definition: changing it would make every nightly upload create new deals.
-	sum := sha256.Sum256([]byte(`{"deal":{"deal_cost":"1500.00"},"user":{"email":"a@b.ru"}}`))
+	sum := sha256.Sum256([]byte(`{"deal":{"deal_cost":"1500.00","product_title":"Курс"},"user":{"email":"a@b.ru"}}`))
 	if want := "gcb-" + hex.EncodeToString(sum[:])[:16]; a != want {
 		t.Fatalf("deal number %q, want %q", a, want)
 	}

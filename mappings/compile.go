@@ -24,7 +24,11 @@ type Compiled struct {
 
 	require  []int // require_one_of
 	anyOf    []int // users/deals without require_one_of: one of user.email, user.phone
+	contact  []int // user.email, user.phone when require_one_of names other paths: the service still needs one
 	mustHave []int // fields the target cannot do without (groups: user.id, user.group_name)
+	// newDeal: offer_id, then offer_code, product_title, deal_cost, deal_number (-1 when not
+	// mapped); nil unless target deals.
+	newDeal  []int
 	genIdx   int   // deal.deal_number: {generate: row-hash}, or -1
 	keyIdx   []int // what names a row to a person, best first
 	groupIdx int   // user.group_name, or -1
@@ -35,8 +39,9 @@ type Compiled struct {
 // cfield is a spec with its columns resolved.
 type cfield struct {
 	sp      *spec
-	col     int
-	colName string // the column(s) named in errors
+	cols    []int    // a column field's columns (-1 where missing), first non-empty cell wins
+	names   []string // their names, for errors
+	colName string   // the column(s) named in errors
 	tmpl    []ctmpl
 	joined  *cfield
 
@@ -50,11 +55,12 @@ type ctmpl struct {
 
 // value is one field's result for one row.
 type value struct {
-	kind   uint8
-	s      string
-	raw    []byte
-	list   []string
-	joined string
+	kind    uint8
+	skipped bool // the cell failed and was left out (on_error: skip)
+	s       string
+	raw     []byte
+	list    []string
+	joined  string
 }
 
 const (
@@ -69,8 +75,9 @@ const (
 
 // applyState is per-call scratch space, pooled so that Apply allocates little.
 type applyState struct {
-	vals []value
-	buf  []byte
+	vals  []value
+	buf   []byte
+	warns []FieldError // fields left out (on_error: skip) and values the service may refuse
 }
 
 // Mapped is one row turned into API params.
@@ -83,6 +90,11 @@ type Mapped struct {
 	Key string
 	// Groups are the group names this row adds (for the online preflight).
 	Groups []string
+	// Warning says what of the row is not sent as the file has it, "" for most rows: a field
+	// left out because its cell failed (on_error: skip), or a value outside the service's
+	// documented list that is sent for the service to decide. It goes into results.csv and
+	// validate's output.
+	Warning string
 }
 
 // Params decodes JSON into the typed params; numbers stay json.Number.
@@ -96,10 +108,12 @@ func (m *Mapped) Params() (getcourse.Params, error) {
 
 // Compile binds the mapping to a CSV header. A column the header lacks is a *LoadError at the
 // YAML position of the field that names it, with the nearest header name as a hint; so is a
-// column that the header has more than once. All problems come back at once as LoadErrors.
+// column the mapping reads that the header has more than once (names the mapping does not
+// read may repeat). All problems come back at once as LoadErrors, after those of a mapping
+// that failed to load (see Load).
 func (m *Mapping) Compile(header []string) (*Compiled, error) {
 	c := &Compiled{m: m, genIdx: -1, groupIdx: -1}
-	var errs LoadErrors
+	errs := append(LoadErrors(nil), m.loadErrs...)
 	index := headerIndex(header)
 	resolve := func(name string, at pos) int {
 		i, msg, hint := index.find(name, header)
@@ -110,11 +124,14 @@ func (m *Mapping) Compile(header []string) (*Compiled, error) {
 	}
 	var build func(sp *spec) *cfield
 	build = func(sp *spec) *cfield {
-		cf := &cfield{sp: sp, col: -1, keyJSON: appendKey(nil, sp.info)}
+		cf := &cfield{sp: sp, keyJSON: appendKey(nil, sp.info)}
 		switch sp.src {
 		case srcColumn:
-			cf.col = resolve(sp.column, sp.srcPos)
-			cf.colName = sp.column
+			for _, name := range sp.columns {
+				cf.cols = append(cf.cols, resolve(name, sp.srcPos))
+			}
+			cf.names = sp.columns
+			cf.colName = strings.Join(sp.columns, "/")
 		case srcTemplate:
 			var names []string
 			for _, p := range sp.tmpl {
@@ -141,7 +158,11 @@ func (m *Mapping) Compile(header []string) (*Compiled, error) {
 			c.groupIdx = i
 		}
 	}
+	for _, sp := range m.broken {
+		build(sp) // only for the column problems
+	}
 	if len(errs) > 0 {
+		sortErrors(errs)
 		return nil, errs
 	}
 	idx := func(path string) int {
@@ -182,6 +203,25 @@ func (m *Mapping) Compile(header []string) (*Compiled, error) {
 		c.mustHave = []int{idx("user.id"), idx("user.group_name")}
 	case TargetMessages:
 		c.mustHave = []int{idx("message.email")}
+	}
+	if (m.Target == TargetUsers || m.Target == TargetDeals) && len(m.requireOneOf) > 0 {
+		onlyContacts := true
+		for _, p := range m.requireOneOf {
+			onlyContacts = onlyContacts && (p == "user.email" || p == "user.phone")
+		}
+		if !onlyContacts {
+			for _, p := range []string{"user.email", "user.phone"} {
+				if i := idx(p); i >= 0 {
+					c.contact = append(c.contact, i)
+				}
+			}
+		}
+	}
+	if m.Target == TargetDeals {
+		c.newDeal = []int{idx("deal.offer_id"), idx("deal.offer_code"), idx("deal.product_title"), idx("deal.deal_cost"), -1}
+		if i := idx("deal.deal_number"); i >= 0 && c.fields[i].sp.src != srcGenerate {
+			c.newDeal[4] = i
+		}
 	}
 	for _, p := range []string{"message.email", "user.email", "user.phone", "deal.deal_number", "user.id"} {
 		if i := idx(p); i >= 0 {
@@ -273,6 +313,9 @@ func (c *Compiled) Apply(cells []string) (*Mapped, error) {
 	}
 	st.buf = c.appendJSON(st.buf[:0], vals, -1)
 	out := &Mapped{JSON: bytes.Clone(st.buf)}
+	if len(st.warns) > 0 {
+		out.Warning = RowError(st.warns).Error()
+	}
 	for _, i := range c.keyIdx {
 		if v := vals[i]; v.kind == vString || v.kind == vNumber {
 			out.Key = v.s
@@ -314,15 +357,29 @@ func (c *Compiled) evaluate(cells []string, st *applyState) error {
 	for i := range vals {
 		vals[i] = value{}
 	}
+	st.warns = st.warns[:0]
 	var rerr RowError
 	for i := range c.fields {
 		n := len(rerr)
-		c.fields[i].eval(cells, &vals[i], &rerr)
+		c.fields[i].eval(cells, &vals[i], &rerr, &st.warns)
 		if len(rerr) > n {
 			vals[i].kind = vFailed
 		}
 	}
+	n := len(rerr)
 	c.rowChecks(vals, &rerr)
+	if len(rerr) > n {
+		// The row is rejected for what it lacks: the fields left out are part of why, and are
+		// said before it.
+		checks := append(RowError(nil), rerr[n:]...)
+		rerr = rerr[:n]
+		for _, w := range st.warns {
+			if w.skipped {
+				rerr = append(rerr, w)
+			}
+		}
+		rerr = append(rerr, checks...)
+	}
 	if len(rerr) > 0 {
 		return rerr
 	}
@@ -339,7 +396,7 @@ func (c *Compiled) rowChecks(vals []value, rerr *RowError) {
 		}
 		if !ok {
 			*rerr = append(*rerr, FieldError{Msg: c.columnsOf(c.require) +
-				"empty, but require_one_of needs one of " + strings.Join(c.m.requireOneOf, ", ")})
+				emptyWord(vals, c.require) + ", but require_one_of needs one of " + strings.Join(c.m.requireOneOf, ", ")})
 		}
 	}
 	if len(c.anyOf) > 0 {
@@ -348,7 +405,30 @@ func (c *Compiled) rowChecks(vals []value, rerr *RowError) {
 			ok = ok || set(i)
 		}
 		if !ok {
-			*rerr = append(*rerr, FieldError{Msg: c.columnsOf(c.anyOf) + "empty: the service needs an e-mail or a phone"})
+			*rerr = append(*rerr, FieldError{Msg: c.columnsOf(c.anyOf) + emptyWord(vals, c.anyOf) + ": the service needs an e-mail or a phone"})
+		}
+	}
+	if len(c.contact) > 0 {
+		// require_one_of names other paths: the service still finds the user only by e-mail or
+		// phone.
+		ok := false
+		for _, i := range c.contact {
+			ok = ok || set(i)
+		}
+		if !ok {
+			*rerr = append(*rerr, FieldError{Msg: c.columnsOf(c.contact) + emptyWord(vals, c.contact) + ": the service needs an e-mail or a phone"})
+		}
+	}
+	if nd := c.newDeal; nd != nil && !set(nd[4]) {
+		// A new deal needs an offer: offer_id, or offer_code or product_title with deal_cost. A
+		// row with a deal number from the file is let through: it may edit a deal that exists,
+		// which the service allows without them (README, "Mapping files").
+		if !set(nd[0]) && !((set(nd[1]) || set(nd[2])) && set(nd[3])) {
+			msg := "a new deal needs deal.offer_id, or deal.offer_code or deal.product_title together with deal.deal_cost"
+			if (set(nd[1]) || set(nd[2])) && !set(nd[3]) {
+				msg = "deal.deal_cost is empty: a new deal given by offer_code or product_title needs its cost (or give deal.offer_id)"
+			}
+			*rerr = append(*rerr, FieldError{Msg: msg})
 		}
 	}
 	for _, i := range c.mustHave {
@@ -361,6 +441,17 @@ func (c *Compiled) rowChecks(vals []value, rerr *RowError) {
 			*rerr = append(*rerr, FieldError{Path: f.sp.path, Column: f.colName, Msg: msg})
 		}
 	}
+}
+
+// emptyWord says how fields a row lacks are missing: empty, or (when on_error: skip left one
+// out) unreadable.
+func emptyWord(vals []value, idx []int) string {
+	for _, i := range idx {
+		if i >= 0 && vals[i].skipped {
+			return "empty or unreadable"
+		}
+	}
+	return "empty"
 }
 
 // columnsOf names the columns of some fields for a row-level message: "E-mail and Телефон are ".
@@ -401,14 +492,17 @@ func blank(s string) bool {
 	return true
 }
 
-// cell reads the source text of a column or template field for a row.
-func (f *cfield) cell(cells []string) string {
+// cell reads the source text of a column or template field for a row, and names the column it
+// came from (for a list of columns, the first whose cell is not blank).
+func (f *cfield) cell(cells []string) (string, string) {
 	switch f.sp.src {
 	case srcColumn:
-		if f.col >= 0 && f.col < len(cells) {
-			return cells[f.col]
+		for k, i := range f.cols {
+			if i >= 0 && i < len(cells) && (len(f.cols) == 1 || !blank(cells[i])) {
+				return cells[i], f.names[k]
+			}
 		}
-		return ""
+		return "", f.colName
 	case srcTemplate:
 		allBlank := true
 		n := 0
@@ -423,7 +517,7 @@ func (f *cfield) cell(cells []string) string {
 			}
 		}
 		if allBlank {
-			return ""
+			return "", f.colName
 		}
 		var b strings.Builder
 		b.Grow(n)
@@ -434,13 +528,14 @@ func (f *cfield) cell(cells []string) string {
 				b.WriteString(strings.TrimSpace(cells[p.col]))
 			}
 		}
-		return strings.Join(strings.Fields(b.String()), " ")
+		return strings.Join(strings.Fields(b.String()), " "), f.colName
 	}
-	return ""
+	return "", f.colName
 }
 
-// eval computes one field of one row into v, adding to rerr what fails.
-func (f *cfield) eval(cells []string, v *value, rerr *RowError) {
+// eval computes one field of one row into v, adding to rerr what fails (to warns instead, for a
+// field with on_error: skip) and to warns what is sent with a warning.
+func (f *cfield) eval(cells []string, v *value, rerr *RowError, warns *[]FieldError) {
 	sp := f.sp
 	switch sp.src {
 	case srcGenerate:
@@ -457,36 +552,42 @@ func (f *cfield) eval(cells []string, v *value, rerr *RowError) {
 		default:
 			v.kind, v.s = vString, sp.constText
 		}
-		f.evalJoined(cells, v, rerr)
+		f.evalJoined(cells, v, rerr, warns)
 		return
 	}
-	raw := f.cell(cells)
+	raw, col := f.cell(cells)
 	text := raw
 	if blank(text) {
 		if sp.def == nil {
 			if sp.required {
-				*rerr = append(*rerr, FieldError{Path: sp.path, Column: f.colName, Msg: "is empty, but required"})
+				*rerr = append(*rerr, FieldError{Path: sp.path, Column: col, Msg: "is empty, but required"})
 			}
 			return
 		}
 		text = *sp.def
 	}
 	if sp.info.kind == kindGroups {
-		f.evalGroups(text, v, rerr)
+		f.evalGroups(text, col, v, rerr, warns)
 		if v.kind == vList {
-			f.evalJoined(cells, v, rerr)
+			f.evalJoined(cells, v, rerr, warns)
 		} else if sp.required {
-			*rerr = append(*rerr, FieldError{Path: sp.path, Column: f.colName, Value: raw, Msg: "has no group names, but is required"})
+			*rerr = append(*rerr, FieldError{Path: sp.path, Column: col, Value: raw, Msg: "has no group names, but is required"})
 		}
 		return
 	}
-	out, msg, empty := sp.pipe(text)
+	out, msg, warn, empty := sp.pipe(text)
+	if warn != "" {
+		*warns = append(*warns, FieldError{Path: sp.path, Column: col, Value: text, Msg: warn})
+	}
 	switch {
+	case msg != "" && sp.skipOnError:
+		*warns = append(*warns, FieldError{Path: sp.path, Column: col, Value: text, Msg: msg + "; left out (on_error: skip)", skipped: true})
+		v.skipped = true
 	case msg != "":
-		*rerr = append(*rerr, FieldError{Path: sp.path, Column: f.colName, Value: text, Msg: msg})
+		*rerr = append(*rerr, FieldError{Path: sp.path, Column: col, Value: text, Msg: msg})
 	case empty:
 		if sp.required {
-			*rerr = append(*rerr, FieldError{Path: sp.path, Column: f.colName, Value: text, Msg: "is mapped to nothing, but required"})
+			*rerr = append(*rerr, FieldError{Path: sp.path, Column: col, Value: text, Msg: "is mapped to nothing, but required"})
 		}
 	case sp.number():
 		v.kind, v.s = vNumber, out
@@ -495,18 +596,21 @@ func (f *cfield) eval(cells []string, v *value, rerr *RowError) {
 	}
 }
 
-// evalGroups splits a cell into group names.
-func (f *cfield) evalGroups(text string, v *value, rerr *RowError) {
+// evalGroups splits a cell into group names. With on_error: skip, a name that fails is left
+// out and the others are kept.
+func (f *cfield) evalGroups(text, col string, v *value, rerr *RowError, warns *[]FieldError) {
 	sp := f.sp
 	add := func(item string) {
 		item = strings.TrimSpace(item)
 		if item == "" {
 			return
 		}
-		out, msg, empty := sp.pipe(item)
+		out, msg, _, empty := sp.pipe(item)
 		switch {
+		case msg != "" && sp.skipOnError:
+			*warns = append(*warns, FieldError{Path: sp.path, Column: col, Value: item, Msg: msg + "; left out (on_error: skip)", skipped: true})
 		case msg != "":
-			*rerr = append(*rerr, FieldError{Path: sp.path, Column: f.colName, Value: item, Msg: msg})
+			*rerr = append(*rerr, FieldError{Path: sp.path, Column: col, Value: item, Msg: msg})
 		case !empty && out != "":
 			v.list = append(v.list, out)
 		}
@@ -527,12 +631,12 @@ func (f *cfield) evalGroups(text string, v *value, rerr *RowError) {
 }
 
 // evalJoined fills the join time shared by a row's groups.
-func (f *cfield) evalJoined(cells []string, v *value, rerr *RowError) {
+func (f *cfield) evalJoined(cells []string, v *value, rerr *RowError, warns *[]FieldError) {
 	if f.joined == nil || v.kind != vList {
 		return
 	}
 	var jv value
-	f.joined.eval(cells, &jv, rerr)
+	f.joined.eval(cells, &jv, rerr, warns)
 	if jv.kind == vString || jv.kind == vNumber {
 		v.joined = jv.s
 	}

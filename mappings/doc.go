@@ -12,10 +12,17 @@
 // Everything that can be checked without data is checked when the file loads, and every problem
 // is reported at once with its file, line and column and a suggestion: unknown target paths
 // ("did you mean user.first_name?"), unknown options and transforms, two sources for one field,
-// enumeration values the service refuses (deal_status, payment_status, payment_type,
-// deal_currency) in map targets, defaults and constants. The valid paths come from the json tags
-// of getcourse.Params by reflection, so the two never drift apart. Compile adds the checks that
-// need the header: columns that are missing or appear twice. Nothing is sent for a file that fails.
+// enumeration values the service refuses (deal_status, payment_status) in map targets, defaults
+// and constants. The valid paths come from the json tags of getcourse.Params by reflection, so
+// the two never drift apart. Compile adds the checks that need the header: columns that are
+// missing, or that the mapping reads and the header has twice. A file with problems still loads
+// the fields it can, so that Compile adds the column problems to the same list: one run shows
+// them all, and a field with a problem of its own (a misspelt option) does not also fail
+// require_one_of. Nothing is sent for a file that fails.
+//
+// Enumerations the sources disagree on (deal_currency, payment_type) are soft: a value outside
+// the documented list is sent as written with a warning (Mapping.Warnings at load time,
+// Mapped.Warning for a row), and the service decides.
 //
 // # Rows
 //
@@ -26,13 +33,17 @@
 // service. Apply is written for validate's pace (hundreds of thousands of rows a second): the
 // JSON is assembled by hand from pre-sorted fields and scratch space is pooled.
 //
-// The value of a field, step by step: the source (a column, a template of columns, or a
-// constant); an empty or whitespace-only cell leaves the field out, unless default (used as if the
-// cell held it) or required (the row is rejected); map translates known cells (ignoring case,
-// spaces and ё/е); transforms run in order; enumeration fields then accept only the service's
-// codes, compared case-insensitively and written in the service's own spelling. For
+// The value of a field, step by step: the source (a column, the first non-blank of a list of
+// columns, a template of columns, or a constant); an empty or whitespace-only cell leaves the
+// field out, unless default (used as if the cell held it) or required (the row is rejected); map
+// translates known cells (ignoring case, spaces and ё/е); transforms run in order; enumeration
+// fields then accept only the service's codes, compared case-insensitively and written in the
+// service's own spelling. For
 // user.group_name, split cuts the cell into names first and each name goes through map and
-// transforms; the JSON gets a list even for one name.
+// transforms; the JSON gets a list even for one name. A field with on_error: skip whose cell
+// fails is left out with a warning (Mapped.Warning) instead of rejecting the row; the checks on
+// the row as a whole (require_one_of, an e-mail or a phone for users and deals, the offer of a
+// new deal) come after.
 //
 // Constants keep their YAML type where the service takes any type ({value: 1} is sent as 1,
 // {value: "1"} as "1"); string fields and custom fields get the constant's text.

@@ -76,6 +76,8 @@ func (r RowError) Error() string {
 // read.
 type FieldError struct {
 	Path, Column, Value, Msg string
+
+	skipped bool // left out by on_error: skip (a warning unless the row is rejected)
 }
 
 // maxShownValue bounds how much of a bad cell an error repeats: errors go into results.csv.

@@ -19,6 +19,8 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte("target: groups\nfields:\n  user.id: {column: id, transform: [int]}\n  user.group_name: {column: G, split: \",\", joined_at: {column: D, transform: [{date: DD.MM.YYYY}]}}\n"))
 	f.Add([]byte("target: messages\nfields:\n  message.email: E\n  message.mailing_id: {value: 1}\n  message.params.x: {template: \"{{a}} {B}\"}\n"))
 	f.Add([]byte("a: &x [*x]\n"))
+	f.Add([]byte("target: users\nfields:\n  user.email: {column: [A, B], transform: [email], on_error: skip}\n  user.phone: {column: T, transform: [phone], on_error: skip}\nrequire_one_of: [user.email, user.phone]\n"))
+	f.Add([]byte("target: deals\nfields:\n  user.email: E\n  deal.offer_id: {value: 1}\n  deal.deal_currency: {value: GEL}\n  deal.payment_type: {column: P, map: {x: zpayment}}\n"))
 	f.Add([]byte("target: deals\nfields: {user.email: E, deal.deal_number: {generate: row-hash}}\nrequire_one_of: user.email\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := Parse("f.yaml", data)
@@ -97,7 +99,8 @@ var (
 // has the promised shape and is accepted again unchanged.
 func FuzzTransform(f *testing.F) {
 	for _, s := range []string{"8 (900) 123-45-67", "+44 20 7946 0958", "9 990,00 ₽", "1,500.00", "ivan@Mail.RU", "да", "2,00",
-		"31.02.2001", "01.03.2024 09:15", "1991-03-14", "", " ", "\xff", "−1'500,5 руб.", "00 49 30 1234567"} {
+		"31.02.2001", "01.03.2024 09:15", "1991-03-14", "", " ", "\xff", "−1'500,5 руб.", "00 49 30 1234567",
+		"89001234567.0", "+7 900 123-45-68, +7 900 765-43-21", "8 (900) 123-45-69 доб. 123", "+1 212 555 0123 x5", "8 900 123 45 67 (доб.12)"} {
 		f.Add(s)
 	}
 	iso, _ := dateTransform("DD.MM.YYYY HH:mm", dateISO)

@@ -36,6 +36,12 @@ type Mapping struct {
 	requirePos   pos
 	warnings     []string
 	hash         string
+
+	// A mapping that failed to load keeps what Compile needs to report the column problems of
+	// the same file in the same run: the errors found so far, and the fields whose options were
+	// wrong (their columns are still checked). Compile of such a mapping never succeeds.
+	loadErrs LoadErrors
+	broken   []*spec
 }
 
 type pos struct{ line, col int }
@@ -67,10 +73,10 @@ type spec struct {
 	info   fieldInfo
 	keyPos pos
 
-	src    source
-	srcPos pos // where the column name, template or constant is written
-	column string
-	tmpl   []tmplPart
+	src     source
+	srcPos  pos      // where the column name, template or constant is written
+	columns []string // the column, or the columns of which the first non-empty cell is used
+	tmpl    []tmplPart
 
 	// A constant, ready to write: raw JSON for a value that keeps its YAML type, or text.
 	constRaw   []byte
@@ -81,6 +87,9 @@ type spec struct {
 	def      *string
 	defPos   pos
 	required bool
+	// skipOnError is on_error: skip: a cell that fails leaves the field out with a warning
+	// instead of rejecting the row.
+	skipOnError bool
 
 	transforms []transform
 	mapping    map[string]string // normalised cell → replacement
@@ -97,30 +106,39 @@ func (s *spec) number() bool {
 	return s.info.kind == kindFlex && len(s.transforms) > 0 && s.transforms[len(s.transforms)-1].number
 }
 
-// afterMap runs the transforms and the enumeration check on a value.
-func (s *spec) afterMap(v string) (string, string) {
+// afterMap runs the transforms and the enumeration check on a value. warn is set when the value
+// is sent although the service's documented list lacks it (an enumeration the sources disagree
+// on: the service decides).
+func (s *spec) afterMap(v string) (out, msg, warn string) {
 	for i := range s.transforms {
-		var msg string
 		if v, msg = s.transforms[i].fn(v); msg != "" {
-			return "", msg
+			return "", msg, ""
 		}
 	}
 	if e := s.info.enum; e != nil {
 		code, ok := e.lookup(v)
-		if !ok {
-			if s.mapping != nil {
-				return "", "is not a known " + e.noun + " (map it, or use one of " + e.list() + ")"
+		switch {
+		case ok:
+			v = code
+		case e.soft:
+			v = strings.TrimSpace(v)
+			if v == "" {
+				return "", "is empty", ""
 			}
-			return "", "is not a known " + e.noun + " (add a map:, or use one of " + e.list() + ")"
+			return v, "", "is not in the service's documented " + e.noun + " list (" + e.list() +
+				"); sent as written, GetCourse decides"
+		case s.mapping != nil:
+			return "", "is not a known " + e.noun + " (map it, or use one of " + e.list() + ")", ""
+		default:
+			return "", "is not a known " + e.noun + " (add a map:, or use one of " + e.list() + ")", ""
 		}
-		v = code
 	}
-	return v, ""
+	return v, "", ""
 }
 
 // pipe turns one non-empty cell (or one split item) into the value sent. empty reports that map
-// turned it into nothing.
-func (s *spec) pipe(v string) (out, msg string, empty bool) {
+// turned it into nothing; warn, that the value is sent although the service may refuse it.
+func (s *spec) pipe(v string) (out, msg, warn string, empty bool) {
 	if s.mapping != nil {
 		r, ok := s.mapExact[v] // most cells are spelt as the file spells the key
 		if !ok {
@@ -128,13 +146,13 @@ func (s *spec) pipe(v string) (out, msg string, empty bool) {
 		}
 		if ok {
 			if r == "" {
-				return "", "", true
+				return "", "", "", true
 			}
 			v = r
 		}
 	}
-	out, msg = s.afterMap(v)
-	return out, msg, false
+	out, msg, warn = s.afterMap(v)
+	return out, msg, warn, false
 }
 
 // normKey is how map: keys and cells are compared: case, surrounding and repeated spaces, and ё/е
@@ -172,6 +190,11 @@ func normKey(s string) string {
 }
 
 // Load reads and checks a mapping file. Every problem found is returned at once, as LoadErrors.
+//
+// When the file is valid YAML but has problems, Load returns them together with the part of the
+// mapping that loaded: compiling that against the CSV header adds the column problems (a column
+// the header lacks) to the same list, so that one run reports everything. Such a mapping is good
+// for nothing else; its Compile always fails.
 func Load(path string) (*Mapping, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -182,12 +205,18 @@ func Load(path string) (*Mapping, error) {
 
 // loader collects problems while a file is walked.
 type loader struct {
-	file string
-	errs LoadErrors
+	file  string
+	errs  LoadErrors
+	warns []string
 }
 
 func (l *loader) at(p pos, msg, hint string) {
 	l.errs = append(l.errs, &LoadError{File: l.file, Line: p.line, Column: p.col, Msg: msg, Hint: hint})
+}
+
+// warn notes something that loads but that the user should see before sending.
+func (l *loader) warn(n *yaml.Node, msg string) {
+	l.warns = append(l.warns, (&LoadError{File: l.file, Line: n.Line, Column: n.Column, Msg: msg}).Error())
 }
 
 func (l *loader) node(n *yaml.Node, msg, hint string) { l.at(posOf(n), msg, hint) }
@@ -223,12 +252,13 @@ func (l *loader) pairs(n *yaml.Node, what string, fn func(k, v *yaml.Node)) {
 
 var topKeys = []string{"target", "csv", "fields", "require_one_of"}
 
-// Parse checks a mapping file's contents; file names it in error messages.
+// Parse checks a mapping file's contents; file names it in error messages. Like Load, it returns
+// the part that loaded together with the problems when the YAML itself could be read.
 func Parse(file string, data []byte) (*Mapping, error) {
 	l := &loader{file: file}
 	doc, err := parseYAML(data)
 	if err != nil {
-		return nil, LoadErrors{yamlError(file, err)}
+		return nil, LoadErrors{yamlError(file, data, err)}
 	}
 	root := deref(doc)
 	if root.Kind == yaml.DocumentNode && len(root.Content) > 0 {
@@ -245,6 +275,7 @@ func Parse(file string, data []byte) (*Mapping, error) {
 	m := &Mapping{File: file, CSV: CSVOptions{Delimiter: "auto", Encoding: "auto"}}
 	var fieldsNode, requireNode *yaml.Node
 	targetOK := false
+	named := map[string]bool{} // every field path given, also those whose options are wrong
 	l.pairs(root, "key", func(k, v *yaml.Node) {
 		switch k.Value {
 		case "target":
@@ -282,13 +313,18 @@ func Parse(file string, data []byte) (*Mapping, error) {
 		l.node(fieldsNode, "fields must be a mapping of target paths to columns, such as user.email: E-mail", "")
 	default:
 		l.pairs(fieldsNode, "field", func(k, v *yaml.Node) {
-			if sp := l.field(m.Target, targetOK, k, v); sp != nil {
+			sp, pathOK, bodyOK := l.field(m.Target, targetOK, k, v)
+			named[sp.path] = pathOK // a wrong path is kept too: it may be a typo of one that require_one_of names
+			switch {
+			case pathOK && bodyOK:
 				m.fields = append(m.fields, sp)
+			case sp.src == srcColumn || sp.src == srcTemplate:
+				m.broken = append(m.broken, sp)
 			}
 		})
 	}
 	if requireNode != nil {
-		l.requireOneOf(m, requireNode)
+		l.requireOneOf(m, requireNode, named)
 	}
 	// What the target needs as a whole is only judged on an otherwise sound file: with a
 	// misspelt user.email it would only add noise.
@@ -296,15 +332,21 @@ func Parse(file string, data []byte) (*Mapping, error) {
 		l.targetRules(m, posOf(fieldsNode))
 	}
 	if len(l.errs) > 0 {
-		sort.SliceStable(l.errs, func(i, j int) bool {
-			a, b := l.errs[i], l.errs[j]
-			return a.Line < b.Line || a.Line == b.Line && a.Column < b.Column
-		})
-		return nil, l.errs
+		sortErrors(l.errs)
+		m.loadErrs = l.errs
+		return m, l.errs
 	}
-	m.warnings = m.computeWarnings()
+	m.warnings = append(l.warns, m.computeWarnings()...)
 	m.hash = m.computeHash()
 	return m, nil
+}
+
+// sortErrors puts problems in file order.
+func sortErrors(es LoadErrors) {
+	sort.SliceStable(es, func(i, j int) bool {
+		a, b := es[i], es[j]
+		return a.Line < b.Line || a.Line == b.Line && a.Column < b.Column
+	})
 }
 
 // parseYAML reads the document tree. A mapping file is user input, so a panic inside the YAML
@@ -331,8 +373,16 @@ func hasKey(n *yaml.Node, key string) bool {
 	return false
 }
 
-// yamlError turns a YAML syntax error into a LoadError with the line it names.
-func yamlError(file string, err error) *LoadError {
+// yamlParserErrors are the YAML parser's (as against its scanner's) messages. The YAML library
+// numbers their lines from 0 (it adds 1 only for scanner errors), so they name the line before
+// the construct at fault: a "[" left open on line 3 comes back as "line 2".
+var yamlParserErrors = []string{"did not find expected key", "did not find expected ',' or ']'",
+	"did not find expected ',' or '}'", "did not find expected node content", "did not find expected '-' indicator",
+	"did not find expected <document start>"}
+
+// yamlError turns a YAML syntax error into a LoadError at the line it is about. A problem found
+// at the end of the file (something left open) is put on the last line that has text.
+func yamlError(file string, data []byte, err error) *LoadError {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	e := &LoadError{File: file, Msg: "not valid YAML: " + msg}
 	if i := strings.Index(msg, "line "); i >= 0 {
@@ -342,11 +392,42 @@ func yamlError(file string, err error) *LoadError {
 			j++
 		}
 		if n, err := strconv.Atoi(rest[:j]); err == nil {
+			text := strings.TrimPrefix(strings.TrimPrefix(rest[j:], ":"), " ")
+			for _, p := range yamlParserErrors {
+				if strings.HasPrefix(text, p) {
+					n++
+					break
+				}
+			}
+			if last := lastTextLine(data); n > last && last > 0 {
+				n = last
+			}
 			e.Line, e.Column = n, 1
-			e.Msg = "not valid YAML: " + strings.TrimPrefix(strings.TrimPrefix(rest[j:], ":"), " ")
+			e.Msg = "not valid YAML: " + text
+			switch {
+			case strings.HasPrefix(text, "did not find expected ',' or ']'"):
+				e.Hint = "a [ opened on this line is not closed"
+			case strings.HasPrefix(text, "did not find expected ',' or '}'"):
+				e.Hint = "a { opened on this line is not closed"
+			case strings.HasPrefix(text, "found character that cannot start any token"):
+				e.Hint = "YAML indents with spaces, not tabs; quote values that start with @, ` or %"
+			case strings.HasPrefix(text, "mapping values are not allowed"):
+				e.Hint = "quote a value that holds \": \""
+			}
 		}
 	}
 	return e
+}
+
+// lastTextLine is the number of the last line of data that is not blank.
+func lastTextLine(data []byte) int {
+	last := 0
+	for i, line := range strings.Split(string(data), "\n") {
+		if strings.TrimSpace(line) != "" {
+			last = i + 1
+		}
+	}
+	return last
 }
 
 func (l *loader) csvOptions(n *yaml.Node, o *CSVOptions) {
@@ -442,19 +523,18 @@ func (l *loader) checkPath(t Target, targetOK bool, k *yaml.Node) (fieldInfo, bo
 	return info, true
 }
 
-var fieldOptions = []string{"column", "value", "template", "generate", "default", "required", "transform", "map", "split", "joined_at"}
+var fieldOptions = []string{"column", "value", "template", "generate", "default", "required", "transform", "map", "split",
+	"joined_at", "on_error"}
 
-// field checks one entry of fields:.
-func (l *loader) field(t Target, targetOK bool, k, v *yaml.Node) *spec {
+// field checks one entry of fields:. pathOK says the target path is right (so require_one_of may
+// name it), bodyOK that its options are.
+func (l *loader) field(t Target, targetOK bool, k, v *yaml.Node) (sp *spec, pathOK, bodyOK bool) {
 	info, ok := l.checkPath(t, targetOK, k)
-	sp := &spec{path: strings.TrimSpace(k.Value), info: info, keyPos: posOf(k), canon: map[string]any{}}
+	sp = &spec{path: strings.TrimSpace(k.Value), info: info, keyPos: posOf(k), canon: map[string]any{}}
 	sp.canon["path"] = sp.path
 	before := len(l.errs)
 	l.fieldBody(sp, v, fieldOptions)
-	if !ok || len(l.errs) > before {
-		return nil
-	}
-	return sp
+	return sp, ok, ok && len(l.errs) == before
 }
 
 // fieldBody reads a field's value (shorthand or options) into sp. allowedOpts limits the options
@@ -466,7 +546,7 @@ func (l *loader) fieldBody(sp *spec, v *yaml.Node, allowedOpts []string) {
 			l.node(v, sp.path+" has no source", "give a column name, or {column: X}, {value: X} or {template: \"...\"}")
 			return
 		}
-		sp.src, sp.srcPos, sp.column = srcColumn, posOf(v), v.Value
+		sp.src, sp.srcPos, sp.columns = srcColumn, posOf(v), []string{v.Value}
 		sp.canon["column"] = v.Value
 		l.finishField(sp, nil, nil)
 		return
@@ -475,7 +555,7 @@ func (l *loader) fieldBody(sp *spec, v *yaml.Node, allowedOpts []string) {
 		l.node(v, sp.path+" must be a column name or a mapping of options", "options: "+strings.Join(allowedOpts, ", "))
 		return
 	}
-	var valueNode, defNode, mapNode, transformNode *yaml.Node
+	var valueNode, defNode, mapNode, transformNode, onErrorNode *yaml.Node
 	var sources []string
 	unknown := false
 	l.pairs(v, "option", func(k, ov *yaml.Node) {
@@ -491,8 +571,14 @@ func (l *loader) fieldBody(sp *spec, v *yaml.Node, allowedOpts []string) {
 		}
 		switch name {
 		case "column":
-			if s, ok := l.scalarText(ov, sp.path+".column"); ok {
-				sp.src, sp.srcPos, sp.column = srcColumn, posOf(ov), s
+			if ov.Kind == yaml.SequenceNode {
+				cols := l.columnList(ov, sp.path)
+				if len(cols) > 0 {
+					sp.src, sp.srcPos, sp.columns = srcColumn, posOf(ov), cols
+					sp.canon["column"] = cols
+				}
+			} else if s, ok := l.scalarText(ov, sp.path+".column"); ok {
+				sp.src, sp.srcPos, sp.columns = srcColumn, posOf(ov), []string{s}
 				sp.canon["column"] = s
 			}
 		case "template":
@@ -526,6 +612,21 @@ func (l *loader) fieldBody(sp *spec, v *yaml.Node, allowedOpts []string) {
 			}
 			sp.required = b
 			sp.canon["required"] = b
+		case "on_error":
+			switch strings.ToLower(strings.TrimSpace(ov.Value)) {
+			case "skip":
+				if ov.Kind == yaml.ScalarNode {
+					sp.skipOnError = true
+					sp.canon["on_error"] = "skip"
+					onErrorNode = ov
+					return
+				}
+			case "reject":
+				if ov.Kind == yaml.ScalarNode {
+					return // the default; left out of the hash so that saying it changes nothing
+				}
+			}
+			l.node(ov, fmt.Sprintf("on_error must be skip or reject, not %q", ov.Value), didYouMean(ov.Value, []string{"skip", "reject"}))
 		case "transform":
 			transformNode = ov
 		case "map":
@@ -573,6 +674,16 @@ func (l *loader) fieldBody(sp *spec, v *yaml.Node, allowedOpts []string) {
 		l.node(v, "a constant (value) needs no default or required", "")
 		return
 	}
+	if onErrorNode != nil {
+		switch {
+		case sp.src == srcValue || sp.src == srcGenerate:
+			l.node(onErrorNode, "on_error is about cells that fail; a "+sp.src.String()+" has no cell", "")
+			return
+		case sp.required:
+			l.node(onErrorNode, "on_error: skip leaves the field out, but required: true says it must be there", "keep one of them")
+			return
+		}
+	}
 	if valueNode != nil {
 		l.constant(sp, valueNode)
 	}
@@ -592,6 +703,29 @@ func (l *loader) scalarText(n *yaml.Node, what string) (string, bool) {
 		return "", false
 	}
 	return n.Value, true
+}
+
+// columnList reads column: [A, B]: the first non-empty cell of these columns is used.
+func (l *loader) columnList(n *yaml.Node, path string) []string {
+	var cols []string
+	seen := map[string]bool{}
+	for _, it := range n.Content {
+		it = deref(it)
+		if it.Kind != yaml.ScalarNode || it.ShortTag() == "!!null" || it.Value == "" {
+			l.node(it, path+".column lists column names; this item is not one", "")
+			continue
+		}
+		if seen[it.Value] {
+			l.node(it, fmt.Sprintf("%s.column names %q twice", path, it.Value), "")
+			continue
+		}
+		seen[it.Value] = true
+		cols = append(cols, it.Value)
+	}
+	if len(n.Content) == 0 {
+		l.node(n, path+".column is an empty list", "give one or more column names: [Рабочий email, Личный email]")
+	}
+	return cols
 }
 
 // finishField reads the transform list and the map, which need the field's type.
@@ -687,7 +821,10 @@ func (l *loader) mapOption(sp *spec, n *yaml.Node) {
 		}
 		canon[k.Value] = val
 		if val != "" {
-			out, msg := sp.afterMap(val)
+			out, msg, warn := sp.afterMap(val)
+			if warn != "" {
+				l.warn(v, fmt.Sprintf("%s: map: %q → %q %s", sp.path, k.Value, val, warn))
+			}
 			if msg != "" {
 				hint := ""
 				if e := sp.info.enum; e != nil {
@@ -715,7 +852,11 @@ func (l *loader) checkCell(sp *spec, n *yaml.Node, text, what string) {
 		if strings.TrimSpace(it) == "" {
 			continue
 		}
-		if _, msg, _ := sp.pipe(it); msg != "" {
+		_, msg, warn, _ := sp.pipe(it)
+		if warn != "" {
+			l.warn(n, fmt.Sprintf("%s: %s %q %s", sp.path, what, it, warn))
+		}
+		if msg != "" {
 			hint := ""
 			if e := sp.info.enum; e != nil {
 				hint = didYouMean(it, e.values)
@@ -778,7 +919,10 @@ func (l *loader) constant(sp *spec, n *yaml.Node) {
 		sp.constRaw = raw
 		return
 	}
-	out, msg, empty := sp.pipe(n.Value)
+	out, msg, warn, empty := sp.pipe(n.Value)
+	if warn != "" {
+		l.warn(n, fmt.Sprintf("%s: value %q %s", sp.path, n.Value, warn))
+	}
 	if msg != "" || empty {
 		if empty {
 			msg = "is mapped to nothing"
@@ -794,7 +938,7 @@ func (l *loader) constant(sp *spec, n *yaml.Node) {
 }
 
 func (l *loader) constItem(sp *spec, n *yaml.Node) {
-	out, msg, empty := sp.pipe(n.Value)
+	out, msg, _, empty := sp.pipe(n.Value)
 	switch {
 	case msg != "":
 		l.node(n, fmt.Sprintf("value %q %s", n.Value, msg), "")
@@ -865,7 +1009,9 @@ func (l *loader) template(n *yaml.Node, s string) []tmplPart {
 	return parts
 }
 
-func (l *loader) requireOneOf(m *Mapping, n *yaml.Node) {
+// requireOneOf reads require_one_of. named holds every path fields: gives, also those whose
+// options are wrong: those are reported where they are, not again here.
+func (l *loader) requireOneOf(m *Mapping, n *yaml.Node, named map[string]bool) {
 	m.requirePos = posOf(n)
 	items := []*yaml.Node{n}
 	if n.Kind == yaml.SequenceNode {
@@ -890,6 +1036,12 @@ func (l *loader) requireOneOf(m *Mapping, n *yaml.Node) {
 				found = true
 			}
 		}
+		if !found && named[path] {
+			continue // the field is there, with a problem of its own
+		}
+		if !found && misspelt(path, named) {
+			continue // "user.emial" was reported with "did you mean user.email?"
+		}
 		if !found {
 			if _, ok := getSchema().lookupPath(path); ok {
 				l.node(it, fmt.Sprintf("require_one_of names %s, which fields: does not map", path), "")
@@ -900,6 +1052,22 @@ func (l *loader) requireOneOf(m *Mapping, n *yaml.Node) {
 		}
 		m.requireOneOf = append(m.requireOneOf, path)
 	}
+}
+
+// misspelt reports whether a field path that was refused is a near miss of path.
+func misspelt(path string, named map[string]bool) bool {
+	var wrong []string
+	for p, ok := range named {
+		if !ok {
+			wrong = append(wrong, p)
+		}
+	}
+	for _, w := range wrong {
+		if c, ok := nearest(w, []string{path}); ok && c == path {
+			return true
+		}
+	}
+	return false
 }
 
 // targetRules checks what each target needs as a whole.

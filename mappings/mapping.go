@@ -84,7 +84,9 @@ func (m *Mapping) Columns() []string {
 	walk = func(f *spec) {
 		switch f.src {
 		case srcColumn:
-			add(f.column)
+			for _, c := range f.columns {
+				add(c)
+			}
 		case srcTemplate:
 			for _, p := range f.tmpl {
 				if p.col != "" {

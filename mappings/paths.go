@@ -68,10 +68,17 @@ func (f fieldInfo) path() string {
 
 // enumInfo is one of the service's enumerations. Cells are compared case-insensitively and the
 // service's own spelling is emitted ("card" → "CARD").
+//
+// A soft enumeration is one whose list the sources disagree on (getcourse-api.md: 33 currencies
+// on the help page, 50 in another client, none refused on a live account; ZPAYMENT or
+// zpayment): a value outside the list is sent as written, with a warning, and the service
+// decides. Only lists every source agrees on (deal_status, payment_status) reject locally.
 type enumInfo struct {
 	noun   string // what the value is, for error messages: "status"
 	values []string
 	byFold map[string]string // lower-case → the service's spelling
+	soft   bool
+	exact  map[string]bool // other spellings some source uses, sent as written
 }
 
 func newEnum(noun string, values []string) *enumInfo {
@@ -82,8 +89,22 @@ func newEnum(noun string, values []string) *enumInfo {
 	return e
 }
 
+// softEnum marks an enumeration whose sources disagree; other are spellings that some source
+// uses beside the listed one, kept as the cell writes them.
+func softEnum(e *enumInfo, other ...string) *enumInfo {
+	e.soft = true
+	e.exact = map[string]bool{}
+	for _, o := range other {
+		e.exact[o] = true
+	}
+	return e
+}
+
 // lookup returns the service's spelling of v, if v is one of the values.
 func (e *enumInfo) lookup(v string) (string, bool) {
+	if e.exact[v] {
+		return v, true
+	}
 	if s, ok := e.byFold[v]; ok {
 		return s, true
 	}
@@ -128,8 +149,8 @@ func buildSchema() *schema {
 	enums := map[string]*enumInfo{
 		"deal.deal_status":    newEnum("status", getcourse.DealStatuses),
 		"deal.payment_status": newEnum("payment status", getcourse.PaymentStatuses),
-		"deal.payment_type":   newEnum("payment type", getcourse.PaymentTypes),
-		"deal.deal_currency":  newEnum("currency", getcourse.DealCurrencies),
+		"deal.payment_type":   softEnum(newEnum("payment type", getcourse.PaymentTypes), "zpayment"),
+		"deal.deal_currency":  softEnum(newEnum("currency", getcourse.DealCurrencies)),
 		"message.transport":   newEnum("transport", getcourse.MessageTransports),
 	}
 	pt := reflect.TypeFor[getcourse.Params]()

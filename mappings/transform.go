@@ -52,8 +52,22 @@ const msgEmail = "is not a valid e-mail"
 
 // normEmail checks an address the way a mail form would (one @, a dotted domain with a real-looking
 // top-level part) and lower-cases the domain, which is case-insensitive; the local part is kept
-// as written.
+// as written. A cell listing several addresses separated by "," or ";" (a CRM's several
+// addresses of one kind, as it lists several phones) gives its first valid one.
 func normEmail(s string) (string, string) {
+	if strings.IndexByte(s, ',') < 0 && strings.IndexByte(s, ';') < 0 {
+		return oneEmail(s)
+	}
+	for _, part := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ';' }) {
+		if out, msg := oneEmail(part); msg == "" {
+			return out, ""
+		}
+	}
+	return "", msgEmail
+}
+
+// oneEmail checks a cell holding one address.
+func oneEmail(s string) (string, string) {
 	s = strings.TrimSpace(s)
 	at := strings.LastIndexByte(s, '@')
 	if at <= 0 || at == len(s)-1 || len(s) > 254 {
@@ -109,7 +123,120 @@ const msgPhone = "is not a phone number (Russian numbers as 8 900 123-45-67; oth
 // normPhone turns a phone number into E.164. Numbers without a + are read as Russian, the way
 // people write them at home: 8 (900) 123-45-67, 7 900 1234567, 9001234567. With a + any country
 // is kept if its length is plausible; +7 must have eleven digits.
+//
+// Cells as CRMs and spreadsheets write them are read too: a cell listing several numbers
+// separated by "," or ";" (amoCRM puts all of a contact's numbers in one cell) gives its first
+// valid one; an extension ("доб. 123", "ext. 5", "x5", "#5") is dropped, since the service keeps
+// one dialable number; Excel's float form of a number ("89001234567.0") reads as its digits.
 func normPhone(s string) (string, string) {
+	if strings.IndexByte(s, ',') < 0 && strings.IndexByte(s, ';') < 0 {
+		return onePhone(s)
+	}
+	for len(s) > 0 {
+		var part string
+		i := strings.IndexAny(s, ",;")
+		if i < 0 {
+			part, s = s, ""
+		} else {
+			part, s = s[:i], s[i+1:]
+		}
+		if blank(part) {
+			continue
+		}
+		if out, msg := onePhone(part); msg == "" {
+			return out, ""
+		}
+	}
+	return "", msgPhone
+}
+
+// extensionMarkers start the extension of a phone number, lower-case, longest first so that
+// "добавочный" is not read as "доб" followed by letters.
+var extensionMarkers = []string{"добавочный", "доб", "extension", "ext", "вн", "x", "х", "#"}
+
+// cutExtension drops a trailing extension: a marker, an optional "." or ":", spaces, and one to
+// six digits ending the cell. Anything else after a marker is left for the caller to refuse.
+func cutExtension(s string) string {
+	plain := true
+	for i := 0; i < len(s) && plain; i++ {
+		c := s[i]
+		plain = c < utf8.RuneSelf && c != '#' && !(c|0x20 >= 'a' && c|0x20 <= 'z')
+	}
+	if plain {
+		return s // digits and punctuation only: the common case
+	}
+	lower := strings.ToLower(s)
+	for _, mk := range extensionMarkers {
+		i := strings.LastIndex(lower, mk)
+		if i <= 0 {
+			continue
+		}
+		rest := strings.TrimLeft(lower[i+len(mk):], ".: \t\u00a0")
+		digits := 0
+		for digits < len(rest) && rest[digits] >= '0' && rest[digits] <= '9' {
+			digits++
+		}
+		if tail := strings.TrimSpace(rest[digits:]); digits == 0 || digits > 6 || tail != "" && tail != ")" {
+			continue
+		}
+		// The number before the marker is digits and punctuation, unchanged by ToLower.
+		return lower[:i]
+	}
+	return s
+}
+
+// excelFloat strips the ".0" that a spreadsheet adds when it has stored a number as a float
+// ("89001234567.0"; "79001234567,00" in a Russian locale is split off by normPhone before), and
+// reads its exponent form when that holds every digit ("7.9001234567E+10").
+func excelFloat(s string) string {
+	t := strings.TrimSpace(s)
+	if e := strings.IndexAny(t, "eE"); e > 0 {
+		return exponentForm(s, t[:e], t[e+1:])
+	}
+	dot := strings.IndexByte(t, '.')
+	if dot <= 0 || dot == len(t)-1 {
+		return s
+	}
+	for i := dot + 1; i < len(t); i++ {
+		if t[i] != '0' {
+			return s
+		}
+	}
+	for i := 0; i < dot; i++ {
+		if !(t[i] >= '0' && t[i] <= '9' || i == 0 && t[i] == '+') {
+			return s
+		}
+	}
+	return t[:dot]
+}
+
+// exponentForm reads mant×10^exp ("7.9001234567", "+10") as a whole number when the mantissa
+// holds every digit of it. A shorter mantissa ("7.90012E+10") is a rounded display whose lost
+// digits would come back as zeros, a wrong number: s is returned unchanged for the caller to
+// refuse.
+func exponentForm(s, mant, exp string) string {
+	exp = strings.TrimPrefix(exp, "+")
+	n, err := strconv.Atoi(exp)
+	if err != nil || n < 0 || n > 15 {
+		return s
+	}
+	whole, frac, _ := strings.Cut(mant, ".")
+	if len(whole) != 1 || len(frac) != n {
+		return s
+	}
+	for _, part := range []string{whole, frac} {
+		for i := 0; i < len(part); i++ {
+			if part[i] < '0' || part[i] > '9' {
+				return s
+			}
+		}
+	}
+	return whole + frac
+}
+
+// onePhone reads a cell holding one number.
+func onePhone(s string) (string, string) {
+	s = excelFloat(cutExtension(s))
 	var d [16]byte
 	n := 0
 	plus := false

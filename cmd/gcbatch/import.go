@@ -161,7 +161,7 @@ func runImport(ctx context.Context, g *globals, o *importOptions) error {
 	}
 	m, err := mappings.Load(o.Mapping)
 	if err != nil {
-		return exitErr(2, err)
+		return exitErr(2, importer.MappingProblems(m, err, o.Input))
 	}
 	if m.Target == mappings.TargetGroups && !o.Yes {
 		return exitErr(2, errors.New("target groups REPLACES each user's groups (users/update): groups not listed in the file are removed from the user. "+

@@ -41,13 +41,22 @@ type mappingInitOptions struct {
 func newMappingInitCmd(g *globals) *cobra.Command {
 	var o mappingInitOptions
 	cmd := &cobra.Command{
-		Use:   "init --target users|deals|messages [-o FILE] FILE.csv",
+		Use:   "init --target users|deals|messages|groups [-o FILE] FILE.csv",
 		Short: "Write a starter mapping guessed from a CSV file's header and first rows",
 		Long: `init reads the header and the first rows of a CSV file and writes a commented mapping file:
 columns it recognises (E-mail, Телефон, Имя, Фамилия, Город, Группы, Сумма, Статус, Дата, ...) are
 mapped to target paths with transforms picked from the sample values (phones, money, dates and
 their layout, yes/no), and every other column is listed as a comment. Edit it, then check it with
-gcbatch validate before anything is sent.`,
+gcbatch validate before anything is sent.
+
+It knows the exports of amoCRM, Bitrix24, GetCourse, Tilda, Google Forms and Excel from 1C by
+their header names, and a column whose values are mostly e-mails or phones by its values. Where
+several columns hold one thing the best-filled wins; several e-mail or phone columns (Рабочий
+email, Личный email, ...) are all kept as column: [..], best-filled first, so the first non-empty
+cell of a row is sent. With both an e-mail and a phone, each gets on_error: skip: a row is
+rejected only when it has neither, and a cell that cannot be read is left out with a warning. A
+date column is kept when most samples read in one layout; a birthday that does not read is left
+out of its row (on_error: skip) rather than losing the contact.`,
 		Example: `  gcbatch mapping init --target users contacts.csv > contacts.yaml
   gcbatch mapping init --target deals -o orders.yaml orders.csv
   gcbatch validate --mapping orders.yaml --show 3 orders.csv`,
@@ -69,7 +78,7 @@ func runMappingInit(g *globals, o mappingInitOptions) error {
 	switch target {
 	case mappings.TargetUsers, mappings.TargetDeals, mappings.TargetMessages, mappings.TargetGroups:
 	case "":
-		return exitErr(2, errors.New("--target is required: users, deals or messages"))
+		return exitErr(2, errors.New("--target is required: users, deals, messages or groups"))
 	default:
 		return exitErr(2, fmt.Errorf("--target must be users, deals, messages or groups, not %q", o.Target))
 	}
