@@ -134,6 +134,9 @@ type reports struct {
 	pending []ResultRow
 	rejects *RejectWriter
 	closed  bool
+	// dealNumberKey makes a row's key in results.csv its deal_number (design.md): set for a
+	// deals mapping that maps one. The rows are still ordered by e-mail (keyGate).
+	dealNumberKey bool
 }
 
 func openReports(dir string, src *Source) (*reports, error) {
@@ -159,7 +162,13 @@ func openReports(dir string, src *Source) (*reports, error) {
 // add records one settled row: a line of results.csv, and for rejected and failed rows their
 // original cells in rejected.csv.
 func (r *reports) add(j *job) error {
-	r.pending = append(r.pending, ResultRow{Line: j.row.Line, Status: j.status, Key: j.key,
+	key := j.key
+	if r.dealNumberKey {
+		if n := dealNumberOf(j.params); n != "" {
+			key = n
+		}
+	}
+	r.pending = append(r.pending, ResultRow{Line: j.row.Line, Status: j.status, Key: key,
 		UserID: ID(j.userID), DealID: ID(j.dealID), Error: j.errText})
 	if len(r.pending) >= resultsChunk {
 		if err := r.flushResults(); err != nil {
@@ -214,4 +223,24 @@ func writeFile0600(path string, b []byte) error {
 	}
 	_, err = f.Write(b)
 	return errors.Join(err, f.Close())
+}
+
+// dealNumberOf returns the deal_number of a deals row's params, or "".
+func dealNumberOf(params []byte) string {
+	if len(params) == 0 {
+		return ""
+	}
+	var p struct {
+		Deal struct {
+			DealNumber json.RawMessage `json:"deal_number"`
+		} `json:"deal"`
+	}
+	if json.Unmarshal(params, &p) != nil || len(p.Deal.DealNumber) == 0 {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(p.Deal.DealNumber, &s) == nil {
+		return s
+	}
+	return string(p.Deal.DealNumber) // a number: its digits
 }

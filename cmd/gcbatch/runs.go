@@ -16,7 +16,7 @@ import (
 
 func newRunsCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "runs [list | show RUN_ID]",
+		Use:   "runs [list | show RUN_ID | settle RUN_ID]",
 		Short: "List the imports recorded in the state file, or show one",
 		Long: `runs lists the imports recorded in the state file (--state), newest first: when each
 started, what it imported, how it ended and its row counts. 'runs show RUN_ID' prints
@@ -42,7 +42,7 @@ import is running on the same state file it waits briefly and then says so.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error { return runRunsShow(g, args[0]) },
-	})
+	}, newRunsSettleCmd(g))
 	return cmd
 }
 
@@ -167,7 +167,7 @@ func printRun(w io.Writer, r checkpoint.Run) {
 		fmt.Fprintf(w, "\nthis run is still going (or its process died without a trace; the next import on this state file will mark it interrupted)\n")
 	}
 	if c.InDoubt > 0 {
-		fmt.Fprintf(w, "\n%d rows are in doubt: they may already be in GetCourse. See %s, check them there, then rerun with --resend-in-doubt to send the missing ones.\n",
-			c.InDoubt, filepath.Join(r.ReportsDir, importer.ResultsFile))
+		fmt.Fprintf(w, "\n%d rows are in doubt: they may already be in GetCourse (see %s). 'gcbatch runs settle %s' looks deals up in GetCourse's deals export; messages cannot be looked up.\n",
+			c.InDoubt, filepath.Join(r.ReportsDir, importer.ResultsFile), r.ID)
 	}
 }
