@@ -1,0 +1,79 @@
+package main
+
+import (
+	"math/rand/v2"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gcbatch/gcbatch/checkpoint"
+	"github.com/gcbatch/gcbatch/getcourse/gcsim"
+)
+
+// TestSettleAfterKill: deals without numbers, gcsim with latency, and gcbatch killed with
+// SIGKILL while calls are in flight, several times; gcsim applies a call whose client vanished
+// half the time (VanishApply), so some in-flight deals exist and some do not. Each plain rerun
+// settles the rows in doubt from the deals export before sending; the last one exits 0, gcsim
+// holds every row's deal exactly once, and results.csv has no row in doubt.
+func TestSettleAfterKill(t *testing.T) {
+	t.Parallel()
+	e := newImportEnv(t, gcsim.Config{Latency: 40 * time.Millisecond, VanishApply: 0.5, ExportDelay: -1, Seed: 20261205})
+	in := e.write("orders.csv", ordersCSV(150, 4))
+	mp := e.write("orders.yaml", ordersMapping)
+	_, valid, _ := mappedRows(t, mp, in, e.account())
+	args := append(e.commonArgs(), "import", "--mapping", mp, "--rate", "100/s", "--concurrency", "4",
+		"--settle-poll", "10ms", in)
+
+	rng := rand.New(rand.NewPCG(5, 12))
+	killed := 0
+	var outputs []string
+	for range 4 {
+		p := e.start(args...)
+		before := e.sim.Stats().Requests["/pl/api/deals"]
+		after := 10 + rng.IntN(25)
+		if !waitFor(t, p, func() bool { return e.sim.Stats().Requests["/pl/api/deals"]-before >= after }) {
+			break // the import finished before this kill
+		}
+		p.cmd.Process.Signal(syscall.SIGKILL)
+		p.code()
+		killed++
+		outputs = append(outputs, p.stdout.String(), p.stderr.String())
+	}
+	if killed < 3 {
+		t.Fatalf("only %d kills landed mid-run", killed)
+	}
+	// The server notices the vanished clients a moment after the kill.
+	st := e.sim.Stats()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if st = e.sim.Stats(); st.FaultsInjected["vanished_applied"] > 0 && st.FaultsInjected["vanished_dropped"] > 0 {
+			break
+		}
+	}
+	if st.FaultsInjected["vanished_applied"] == 0 || st.FaultsInjected["vanished_dropped"] == 0 {
+		t.Fatalf("want calls in flight at the kills, some applied and some not: %v", st.FaultsInjected)
+	}
+
+	p := e.start(args...)
+	if code := p.code(); code != 0 {
+		t.Fatalf("final run: exit %d\n%s\n%s", code, p.stdout.String(), p.stderr.String())
+	}
+	outputs = append(outputs, p.stdout.String(), p.stderr.String())
+	if dups, missing := dealsPerRow(t, e, mp, in); dups != 0 || missing != 0 {
+		t.Fatalf("after %d kills gcsim holds %d duplicate and %d missing deals\n%s", killed, dups, missing, p.stderr.String())
+	}
+	if got := e.sim.Stats().DealsCreated; got != len(valid) {
+		t.Fatalf("gcsim created %d deals for %d rows", got, len(valid))
+	}
+	counts, _ := results(t, e.lastRun())
+	if counts["in-doubt"] != 0 || counts["ok"]+counts["skipped"] != len(valid) {
+		t.Fatalf("final results %v for %d rows", counts, len(valid))
+	}
+	for i, rec := range e.lookup(valid) {
+		if rec.State != checkpoint.StateConfirmed || rec.DealID == 0 {
+			t.Fatalf("line %d: ledger %v deal %d", valid[i].line, rec.State, rec.DealID)
+		}
+	}
+	t.Logf("%d kills; in flight at the kills: %d applied by gcsim, %d not", killed,
+		st.FaultsInjected["vanished_applied"], st.FaultsInjected["vanished_dropped"])
+	assertNoKey(t, e.dir, e.key, outputs...)
+}
