@@ -278,3 +278,30 @@ func TestSettleBudgetSpent(t *testing.T) {
 		t.Fatalf("rows in doubt after the skipped lookup: %v", c)
 	}
 }
+
+// TestResultsKeyIsDealNumber: a deals mapping that maps deal_number names each row by it in
+// results.csv (design.md), not by the buyer's e-mail.
+func TestResultsKeyIsDealNumber(t *testing.T) {
+	t.Parallel()
+	e := newImportEnv(t, gcsim.Config{})
+	in := e.write("orders.csv", "Номер заказа;E-mail;Товар;Сумма\nA-1001;anna@example.com;Курс;1 990,00\nA-1002;anna@example.com;Книга;500\n")
+	mp := e.write("orders.yaml", `target: deals
+fields:
+  deal.deal_number: Номер заказа
+  user.email: {column: E-mail, transform: [email]}
+  deal.product_title: Товар
+  deal.deal_cost: {column: Сумма, transform: [money]}
+`)
+	if code, out, _ := e.gcbatch(t.Context(), "import", "--mapping", mp, "--rate", "100/s", in); code != 0 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	b, err := os.ReadFile(filepath.Join(e.lastRun().ReportsDir, importer.ResultsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{",A-1001,", ",A-1002,"} {
+		if !strings.Contains(string(b), n) {
+			t.Fatalf("results.csv does not name the rows by deal number:\n%s", b)
+		}
+	}
+}
