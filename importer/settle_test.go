@@ -64,11 +64,11 @@ func TestMatchDoubtRows(t *testing.T) {
 	twin := params("twin@x.ru", "Марафон", "2990.00")
 	rows := []*doubtRow{
 		row(2, twin, 0), row(3, twin, 1), row(4, twin, 2), // 3 identical rows, 2 deals: 2 confirmed, 1 sent
-		row(5, params("solo@x.ru", "Курс", "100.00"), 0),   // 2 deals: ambiguous
-		row(6, params("gone@x.ru", "Курс", "100.00"), 0),   // no deal: missing
-		row(7, params("known@x.ru", "Курс", "100.00"), 1),  // deal 40 is another row's: 41 is its
-		row(8, params("mix@x.ru", "", "500.00"), 0),        // an offer row and a product row of one buyer
-		row(9, params("mix@x.ru", "Книга", "500.00"), 0),   // and cost share deal 50: both ambiguous
+		row(5, params("solo@x.ru", "Курс", "100.00"), 0),  // 2 deals: ambiguous
+		row(6, params("gone@x.ru", "Курс", "100.00"), 0),  // no deal: missing
+		row(7, params("known@x.ru", "Курс", "100.00"), 1), // deal 40 is another row's: 41 is its
+		row(8, params("mix@x.ru", "", "500.00"), 0),       // an offer row and a product row of one buyer
+		row(9, params("mix@x.ru", "Книга", "500.00"), 0),  // and cost share deal 50: both ambiguous
 		row(10, params("dated@x.ru", "Курс", "100.00", "2026-11-01 10:00:00"), 0),
 	}
 	old := at.Add(-48 * time.Hour)
