@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -57,20 +58,57 @@ func (s *Store) RowsInDoubt(account, target string) ([]DoubtfulRow, error) {
 	return out, err
 }
 
+// bucketSettle remembers when a settlement last looked a row up and found it ambiguous:
+// ledger key → 8-byte big-endian Unix microseconds. A rerun does not spend export calls on
+// such a row again (see SettleChecked); `runs settle` does.
+var bucketSettle = []byte("settle")
+
+// SettleChecked returns, for each key, when a settlement last found that row ambiguous (zero
+// when never).
+func (s *Store) SettleChecked(keys []RowKey) ([]time.Time, error) {
+	out := make([]time.Time, len(keys))
+	err := s.guardedView(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSettle)
+		if b == nil {
+			return nil
+		}
+		for i, k := range keys {
+			if v := b.Get(ledgerKey(nil, k)); len(v) == 8 {
+				out[i] = time.UnixMicro(int64(binary.BigEndian.Uint64(v)))
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
 // SettleRows writes the outcome of a settlement (importer's check of rows in doubt against
 // the account's own records) in one transaction: confirmed rows, rows found missing (failed,
-// so that the next run sends them) and rows still in doubt with what the check found. It
-// goes around the Committer because it runs before an import starts, or on its own (`runs
-// settle`), when no Committer is open.
-func (s *Store) SettleRows(rows []DoubtfulRow) error {
+// so that the next run sends them) and rows still in doubt with what the check found, whose
+// check time (checked) SettleChecked then reports. It goes around the Committer because it
+// runs before an import starts, or on its own (`runs settle`), when no Committer is open.
+func (s *Store) SettleRows(rows []DoubtfulRow, checked time.Time) error {
 	if len(rows) == 0 {
 		return nil
 	}
 	return s.guardedUpdate(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketLedger)
+		sb, err := tx.CreateBucketIfNotExists(bucketSettle)
+		if err != nil {
+			return err
+		}
 		for _, r := range rows {
 			// bbolt keeps the slices until the commit: each Put gets its own.
-			if err := b.Put(ledgerKey(nil, r.Key), encodeRecord(nil, r.Record)); err != nil {
+			k := ledgerKey(nil, r.Key)
+			if err := b.Put(k, encodeRecord(nil, r.Record)); err != nil {
+				return err
+			}
+			if r.Record.State == StateInDoubt {
+				err = sb.Put(k, binary.BigEndian.AppendUint64(nil, uint64(checked.UnixMicro())))
+			} else {
+				err = sb.Delete(k)
+			}
+			if err != nil {
 				return err
 			}
 		}

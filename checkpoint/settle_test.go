@@ -35,18 +35,22 @@ func TestRowsInDoubt(t *testing.T) {
 	}
 	if err := st.SettleRows([]DoubtfulRow{
 		{Key: got[0].Key, Record: RowRecord{State: StateConfirmed, RunID: "r1", Line: 2, DealID: 77}},
-		{Key: got[1].Key, Record: RowRecord{State: StateFailed, RunID: "r1", Line: 3, Error: "not there"}},
-	}); err != nil {
+		{Key: got[1].Key, Record: RowRecord{State: StateInDoubt, RunID: "r1", Line: 3, Error: "2 candidates", At: at}},
+	}, at.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	recs, err := st.LookupRows([]RowKey{got[0].Key, got[1].Key})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if recs[0].State != StateConfirmed || recs[0].DealID != 77 || recs[1].State != StateFailed {
+	if recs[0].State != StateConfirmed || recs[0].DealID != 77 || recs[1].State != StateInDoubt || recs[1].Error != "2 candidates" {
 		t.Fatalf("after SettleRows: %+v", recs)
 	}
-	if left, err := st.RowsInDoubt("a", "deals"); err != nil || len(left) != 0 {
+	if left, err := st.RowsInDoubt("a", "deals"); err != nil || len(left) != 1 || left[0].Key != got[1].Key {
 		t.Fatalf("still in doubt: %+v %v", left, err)
+	}
+	checked, err := st.SettleChecked([]RowKey{got[0].Key, got[1].Key})
+	if err != nil || !checked[0].IsZero() || !checked[1].Equal(at.Add(time.Hour)) {
+		t.Fatalf("check times %v %v", checked, err)
 	}
 }

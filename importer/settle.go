@@ -106,6 +106,8 @@ type SettledRow struct {
 	Candidates []int64
 	// Rows is how many rows in doubt share the row's buyer, title and cost.
 	Rows int
+	// RunID is the run that left the row in doubt.
+	RunID string
 }
 
 // Outcomes of SettledRow.
@@ -172,7 +174,7 @@ func Settle(ctx context.Context, req SettleRequest) (*SettleReport, error) {
 	unchecked := func(why string) (*SettleReport, error) {
 		rep.Why, rep.Unchecked = why, len(rows)
 		for _, r := range rows {
-			rep.Rows = append(rep.Rows, SettledRow{Line: r.line, Outcome: SettleUnchecked})
+			rep.Rows = append(rep.Rows, SettledRow{Line: r.line, Outcome: SettleUnchecked, RunID: r.rec.RunID})
 		}
 		return rep, nil
 	}
@@ -181,6 +183,36 @@ func Settle(ctx context.Context, req SettleRequest) (*SettleReport, error) {
 	}
 	if o.Client == nil {
 		return unchecked("not looked up")
+	}
+	if req.RunID == "" {
+		// Rows an earlier lookup found ambiguous stay so without another export: the deals
+		// that made them so are still there unless someone removed them, and `runs settle`
+		// is the way to look again after that. A rerun must not spend budget on them nightly.
+		keys := make([]checkpoint.RowKey, len(rows))
+		for i, r := range rows {
+			keys[i] = r.key
+		}
+		checked, err := req.Store.SettleChecked(keys)
+		if err != nil {
+			return nil, err
+		}
+		var fresh []*doubtRow
+		again := map[string]bool{}
+		for i, r := range rows {
+			if checked[i].IsZero() || checked[i].Before(r.rec.At) {
+				fresh = append(fresh, r)
+				continue
+			}
+			rep.Ambiguous++
+			rep.Rows = append(rep.Rows, SettledRow{Line: r.line, Outcome: SettleAmbiguous, RunID: r.rec.RunID})
+			again[r.rec.RunID] = true
+		}
+		for id := range again {
+			say("rows of run %s that an earlier lookup found ambiguous stay in doubt (results.csv lists their candidate deals); 'gcbatch runs settle %s' looks again", id, id)
+		}
+		if rows = fresh; len(rows) == 0 {
+			return rep, nil
+		}
 	}
 
 	runs := map[string]time.Time{}
@@ -253,7 +285,7 @@ func Settle(ctx context.Context, req SettleRequest) (*SettleReport, error) {
 		return nil, err
 	}
 	updates := matchDoubtRows(rows, cands, known, since.Add(-settleSlack), rep, now)
-	if err := req.Store.SettleRows(updates); err != nil {
+	if err := req.Store.SettleRows(updates, now); err != nil {
 		return nil, err
 	}
 	say("looked up %s in export %d (%s): %d found in GetCourse and confirmed, %d not there (the import sends them), %d still in doubt",
@@ -394,10 +426,19 @@ func exportDeals(ctx context.Context, req SettleRequest, fromDay, toDay string, 
 	}
 	defer os.RemoveAll(dir)
 	out := filepath.Join(dir, "deals.csv")
+	// A pending export of the same days may be collected instead of starting one, but only if
+	// it was started after every row's request: the service builds an export from the deals
+	// it has when it starts, and an older one could miss a deal of a row and send it twice.
+	var latest time.Time
+	for _, r := range rows {
+		if r.rec.At.After(latest) {
+			latest = r.rec.At
+		}
+	}
 	eo := exporter.Options{
 		Output: out, Store: req.Store, Budget: o.Budget, Command: o.Command, Now: o.Now,
 		Wait: o.Wait, PollInitial: o.PollInitial, PollMax: o.PollMax, BusyInitial: o.PollInitial,
-		Notify: o.Notify,
+		Notify: o.Notify, ReuseWithin: max(o.Now().Sub(latest), time.Nanosecond),
 	}
 	res, err := exporter.Run(ctx, o.Client, getcourse.ExportRequest{Object: getcourse.ExportDeals, Filters: []getcourse.Filter{
 		{Name: "created_at", Sub: "from", Value: fromDay}, {Name: "created_at", Sub: "to", Value: toDay},

@@ -311,7 +311,7 @@ func matchDoubtRows(rows []*doubtRow, cands []candidate, known map[int64]bool, s
 	put := func(r *doubtRow, rec checkpoint.RowRecord, sr SettledRow) {
 		rec.RunID, rec.Line = r.rec.RunID, r.rec.Line
 		out = append(out, checkpoint.DoubtfulRow{Key: r.key, Record: rec})
-		sr.Line, sr.Rows = r.line, len(r.group.rows)
+		sr.Line, sr.Rows, sr.RunID = r.line, len(r.group.rows), r.rec.RunID
 		rep.Rows = append(rep.Rows, sr)
 	}
 	for _, g := range groups {

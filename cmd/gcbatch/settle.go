@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -181,7 +183,14 @@ func inDoubtAdvice(s *importer.Summary) string {
 	case rep != nil && rep.Why != "":
 		return fmt.Sprintf("%s may already be in GetCourse and could not be looked up (%s); rerunning the same command tries again", rows, rep.Why)
 	case rep != nil && rep.Ambiguous > 0:
-		return fmt.Sprintf("%s match more deals in GetCourse than could be theirs (results.csv lists the candidate deal ids); check those deals in GetCourse, then 'gcbatch runs settle RUN_ID' checks again, or --resend-in-doubt sends the rows (any already there are duplicated)", rows)
+		var runs []string
+		for _, r := range rep.Rows {
+			if r.Outcome == importer.SettleAmbiguous && !slices.Contains(runs, r.RunID) {
+				runs = append(runs, r.RunID)
+			}
+		}
+		again := "'gcbatch runs settle " + strings.Join(runs, "' or 'gcbatch runs settle ") + "'"
+		return fmt.Sprintf("%s match more deals in GetCourse than could be theirs (results.csv lists the candidate deal ids); check those deals in GetCourse, then %s looks again, or --resend-in-doubt sends the rows (any already there are duplicated)", rows, again)
 	}
 	return fmt.Sprintf("%s may already be in GetCourse (see results.csv); rerunning the same command looks them up in the deals export and sends the ones missing", rows)
 }

@@ -177,6 +177,25 @@ func TestSettleAmbiguousStaysInDoubt(t *testing.T) {
 	if dups, missing := dealsPerRow(t, e, mp, in); missing != 0 {
 		t.Fatalf("%d rows missing after the rerun (dups %d, two of them made by hand)", missing, dups)
 	}
+	first := e.allRuns()[1]
+	if !strings.Contains(out, "gcbatch runs settle "+first.ID) {
+		t.Fatalf("the summary must name the command that looks again:\n%s", out)
+	}
+
+	// A further rerun spends no export on the row found ambiguous; runs settle looks again
+	// (and finds the same candidates).
+	calls := e.sim.Stats().ExportCalls
+	code, out, errOut = e.gcbatch(t.Context(), append(args, in)...)
+	if code != 1 || e.sim.Stats().ExportCalls != calls || !strings.Contains(errOut, "an earlier lookup found ambiguous") {
+		t.Fatalf("second rerun: exit %d, %d export calls (%d before)\n%s\n%s", code, e.sim.Stats().ExportCalls, calls, out, errOut)
+	}
+	if c, _ := results(t, e.lastRun()); c["in-doubt"] != 1 {
+		t.Fatalf("second rerun: %v", c)
+	}
+	code, out, errOut = e.gcbatch(t.Context(), append([]string{"runs", "settle", first.ID}, settleFast...)...)
+	if code != 1 || e.sim.Stats().ExportCalls == calls || !strings.Contains(out, "still in doubt: ") {
+		t.Fatalf("runs settle: exit %d\n%s\n%s", code, out, errOut)
+	}
 }
 
 // TestRunsSettleOlderRun: `runs settle RUN_ID` settles the deals an older run left in doubt;
