@@ -237,8 +237,10 @@ func Settle(ctx context.Context, req SettleRequest) (*SettleReport, error) {
 	to := now.Add(settleSlack).In(moscow)
 	fromDay, toDay := from.Format(time.DateOnly), to.Format(time.DateOnly)
 	for _, r := range rows {
-		if d := r.sig.created; len(d) >= 10 {
-			fromDay, toDay = min(fromDay, d[:10]), max(toDay, d[:10])
+		// A row that sets its deal's date: that date too, a day either side for the zone.
+		if own, err := time.ParseInLocation(time.DateTime, r.sig.created, moscow); err == nil {
+			fromDay = min(fromDay, own.AddDate(0, 0, -1).Format(time.DateOnly))
+			toDay = max(toDay, own.AddDate(0, 0, 1).Format(time.DateOnly))
 		}
 	}
 
@@ -261,6 +263,30 @@ func Settle(ctx context.Context, req SettleRequest) (*SettleReport, error) {
 			nWord(len(rows), "deal", "deals"), firstRun, fromDay, toDay)
 	}
 
+	// A request cut by the crash may still be landing at the service; look no sooner than
+	// the export's first poll interval after the newest one left.
+	grace := o.PollInitial
+	if grace <= 0 {
+		grace = exporter.DefaultPollInitial
+	}
+	var latest time.Time
+	for _, r := range rows {
+		if r.rec.At.After(latest) {
+			latest = r.rec.At
+		}
+	}
+	if wait := latest.Add(grace).Sub(o.Now()); wait > 0 {
+		if wait > grace {
+			wait = grace // a clock that moved back must not hold the import up
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+	}
 	usedBefore := 0
 	if o.Budget != nil {
 		usedBefore = o.Budget.Used()

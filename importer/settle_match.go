@@ -164,10 +164,20 @@ func (s dealSig) matches(c *candidate, since time.Time) bool {
 	if !buyer || s.title != "" && c.title != s.title || s.hasCost && (!c.hasCost || c.cost != s.cost) {
 		return false
 	}
-	if s.created != "" {
-		return c.createdText == s.created
+	if c.created.IsZero() {
+		return true // a time that does not read rules nothing out
 	}
-	return c.created.IsZero() || !c.created.Before(since)
+	if s.created != "" {
+		// The row sets the deal's date: the deal shows it, in whatever zone the account
+		// displays; within settleSlack either way is close enough.
+		own, err := time.ParseInLocation(time.DateTime, s.created, moscow)
+		if err != nil {
+			return true
+		}
+		d := c.created.Sub(own)
+		return d <= settleSlack && d >= -settleSlack
+	}
+	return !c.created.Before(since)
 }
 
 // readCandidates reads a deals export (CSV with the service's column titles) and keeps the
@@ -206,8 +216,11 @@ func readCandidates(r io.Reader, rows []*doubtRow) ([]candidate, error) {
 		}
 		return -1
 	}
-	ic, uc, ec, pc := col("ID заказа"), col("ID пользователя"), col("Email"), col("Телефон")
-	tc, dc, cc := col("Title"), col("Дата создания"), col("Стоимость*")
+	// The service's titles first; then names other exports of deals use for the same thing.
+	ic, uc := col("ID заказа", "ID сделки", "deal_id", "id"), col("ID пользователя", "user_id")
+	ec, pc := col("Email", "E-mail", "Эл. почта", "email"), col("Телефон", "phone")
+	tc, dc := col("Title", "Название", "Предложение", "product_title"), col("Дата создания", "Создан", "created_at")
+	cc := col("Стоимость*", "Сумма*", "deal_cost", "cost")
 	var missing []string
 	for _, c := range []struct {
 		i    int
@@ -248,8 +261,11 @@ func readCandidates(r io.Reader, rows []*doubtRow) ([]candidate, error) {
 		c.userID, _ = parseID(cell(rec, uc))
 		c.title = normTitle(cell(rec, tc))
 		c.createdText = cell(rec, dc)
-		if t, err := time.ParseInLocation(time.DateTime, c.createdText, moscow); err == nil {
-			c.created = t
+		for _, layout := range []string{time.DateTime, "02.01.2006 15:04:05", "02.01.2006 15:04", time.RFC3339} {
+			if t, err := time.ParseInLocation(layout, c.createdText, moscow); err == nil {
+				c.created = t
+				break
+			}
 		}
 		c.cost, c.hasCost = parseKopecks(cell(rec, cc))
 		out = append(out, c)
