@@ -192,5 +192,5 @@ func inDoubtAdvice(s *importer.Summary) string {
 		again := "'gcbatch runs settle " + strings.Join(runs, "' or 'gcbatch runs settle ") + "'"
 		return fmt.Sprintf("%s match more deals in GetCourse than could be theirs (results.csv lists the candidate deal ids); check those deals in GetCourse, then %s looks again, or --resend-in-doubt sends the rows (any already there are duplicated)", rows, again)
 	}
-	return fmt.Sprintf("%s may already be in GetCourse (see results.csv); rerunning the same command looks them up in the deals export and sends the ones missing", rows)
+	return fmt.Sprintf("%s may already be in GetCourse (see results.csv); rerunning the same command looks them up in the deals export and sends the ones missing (--resend-in-doubt would send them all without looking)", rows)
 }
