@@ -317,7 +317,7 @@ func Settle(ctx context.Context, req SettleRequest) (*SettleReport, error) {
 	say("looked up %s in export %d (%s): %d found in GetCourse and confirmed, %d not there (the import sends them), %d still in doubt",
 		nWord(len(rows), "deal", "deals"), exportID, nWord(rep.Calls, "export call", "export calls"), rep.Confirmed, rep.Missing, rep.Ambiguous)
 	for _, r := range rep.Rows {
-		if r.Outcome == SettleAmbiguous {
+		if r.Outcome == SettleAmbiguous && len(r.Candidates) > 0 {
 			say("line %d: %s could be it (%s) for %s like it; left in doubt",
 				r.Line, nWord(len(r.Candidates), "deal", "deals"), joinIDs(r.Candidates), nWord(r.Rows, "row", "rows"))
 		}
@@ -327,10 +327,8 @@ func Settle(ctx context.Context, req SettleRequest) (*SettleReport, error) {
 
 var moscow = time.FixedZone("MSK", 3*3600)
 
-// findDoubtRows reads the file twice: first for its rows in doubt (their content's hash and
-// occurrence name the ledger records), then for rows like them (the same buyer, title and
-// cost) that the ledger has confirmed: their deals are not candidates for the rows in doubt.
-// Memory holds only those rows.
+// findDoubtRows reads the file for its rows in doubt: their content's hash and occurrence
+// name the ledger records. Memory holds only those rows (and a count per hash in doubt).
 func findDoubtRows(ctx context.Context, req SettleRequest, all []checkpoint.DoubtfulRow) ([]*doubtRow, error) {
 	type occKey struct {
 		hash [32]byte
@@ -402,9 +400,9 @@ func eachMappedRow(ctx context.Context, req SettleRequest, fn func(line int, par
 	}
 }
 
-// confirmedLike returns the deal ids the ledger has confirmed for rows of the file that share
-// a buyer, title and cost with a row in doubt (rows of identical content included): those
-// deals are accounted for and are nobody else's candidates.
+// confirmedLike reads the file a second time and returns the deal ids the ledger has confirmed
+// for rows that share a buyer, title and cost with a row in doubt (rows of identical content
+// included): those deals are accounted for and are nobody else's candidates.
 func confirmedLike(ctx context.Context, req SettleRequest, rows []*doubtRow) (map[int64]bool, error) {
 	sigs := map[string]bool{}
 	for _, r := range rows {
