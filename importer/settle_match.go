@@ -155,13 +155,17 @@ type candidate struct {
 	created      time.Time // zero when the text does not parse
 	cost         int64
 	hasCost      bool
+	// anyTitle and anyCost are set when the export has no such column: nothing to compare,
+	// so the deal stays a candidate (more candidates leave rows in doubt, never send them twice).
+	anyTitle, anyCost bool
 }
 
 // matches reports whether c could be the deal a row with signature s created, made at or after
 // since (when the row does not set its own creation time).
 func (s dealSig) matches(c *candidate, since time.Time) bool {
 	buyer := s.email != "" && c.email == s.email || s.phone != "" && c.phone == s.phone
-	if !buyer || s.title != "" && c.title != s.title || s.hasCost && (!c.hasCost || c.cost != s.cost) {
+	if !buyer || s.title != "" && !c.anyTitle && c.title != s.title ||
+		s.hasCost && !c.anyCost && (!c.hasCost || c.cost != s.cost) {
 		return false
 	}
 	if c.created.IsZero() {
@@ -184,7 +188,6 @@ func (s dealSig) matches(c *candidate, since time.Time) bool {
 // deals of the rows' buyers.
 func readCandidates(r io.Reader, rows []*doubtRow) ([]candidate, error) {
 	emails, phones := map[string]bool{}, map[string]bool{}
-	needTitle, needCost := false, false
 	for _, row := range rows {
 		if row.sig.email != "" {
 			emails[row.sig.email] = true
@@ -192,8 +195,6 @@ func readCandidates(r io.Reader, rows []*doubtRow) ([]candidate, error) {
 		if row.sig.phone != "" {
 			phones[row.sig.phone] = true
 		}
-		needTitle = needTitle || row.sig.title != ""
-		needCost = needCost || row.sig.hasCost
 	}
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
@@ -221,16 +222,14 @@ func readCandidates(r io.Reader, rows []*doubtRow) ([]candidate, error) {
 	ec, pc := col("Email", "E-mail", "Эл. почта", "email"), col("Телефон", "phone")
 	tc, dc := col("Title", "Название", "Предложение", "product_title"), col("Дата создания", "Создан", "created_at")
 	cc := col("Стоимость*", "Сумма*", "deal_cost", "cost")
+	// Without ids nothing can be confirmed, without a buyer nothing matched; a missing
+	// title, cost or date column only makes every deal of the buyer a candidate.
 	var missing []string
-	for _, c := range []struct {
-		i    int
-		name string
-		need bool
-	}{{ic, "ID заказа", true}, {ec, "Email", ec < 0 && pc < 0}, {dc, "Дата создания", true},
-		{tc, "Title", needTitle}, {cc, "Стоимость", needCost}} {
-		if c.i < 0 && c.need {
-			missing = append(missing, c.name)
-		}
+	if ic < 0 {
+		missing = append(missing, "ID заказа")
+	}
+	if ec < 0 && pc < 0 {
+		missing = append(missing, "Email or Телефон")
 	}
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("%w: %s (it has %s)", errNoColumns, strings.Join(missing, ", "), strings.Join(header, ", "))
@@ -268,6 +267,7 @@ func readCandidates(r io.Reader, rows []*doubtRow) ([]candidate, error) {
 			}
 		}
 		c.cost, c.hasCost = parseKopecks(cell(rec, cc))
+		c.anyTitle, c.anyCost = tc < 0, cc < 0
 		out = append(out, c)
 	}
 }

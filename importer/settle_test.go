@@ -2,6 +2,8 @@ package importer
 
 import (
 	"crypto/sha256"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -113,5 +115,33 @@ func TestMatchDoubtRows(t *testing.T) {
 				t.Errorf("ambiguous row: %+v", r.Record)
 			}
 		}
+	}
+}
+
+// TestReadCandidates: the service's deals export (its titles, Russian money with NBSP) and a
+// leaner one without Title or cost columns both give candidates; only the rows' buyers are kept.
+func TestReadCandidates(t *testing.T) {
+	p := []byte(`{"deal":{"deal_cost":"12000.00","product_title":"Курс"},"user":{"email":"anna@x.ru","phone":"+79001112233"}}`)
+	rows := []*doubtRow{{sig: signatureOf(p)}}
+	real := "ID заказа,Номер,ID пользователя,Пользователь,Email,Телефон,Дата создания,Title,\"Стоимость, RUB\"\n" +
+		"5000021,1021,1000001,Анна,Anna@X.ru,+79001112233,2026-12-05 10:00:00,Курс,12\u00a0000,00\n" +
+		"5000022,1022,1000002,Борис,boris@x.ru,,2026-12-05 10:00:01,Курс,\"12 000,00\"\n" +
+		"5000023,1023,1000003,,,89001112233,2026-12-05 10:00:02,Другой курс,\"12 000,00\"\n"
+	got, err := readCandidates(strings.NewReader(real), rows)
+	if err != nil || len(got) != 2 || got[0].id != 5000021 || got[0].cost != 1200000 || got[0].title != "курс" ||
+		got[1].id != 5000023 || got[1].phone != "79001112233" || got[0].created.IsZero() {
+		t.Fatalf("%+v %v", got, err)
+	}
+	since := time.Date(2026, 12, 5, 9, 0, 0, 0, moscow)
+	if !rows[0].sig.matches(&got[0], since) || rows[0].sig.matches(&got[1], since) {
+		t.Fatal("the real export: the first deal is the row's, the second has another title")
+	}
+	lean := "id,email,created_at\n7,anna@x.ru,05.12.2026 10:00\n"
+	got, err = readCandidates(strings.NewReader(lean), rows)
+	if err != nil || len(got) != 1 || !got[0].anyTitle || !got[0].anyCost || !rows[0].sig.matches(&got[0], since) {
+		t.Fatalf("lean export: %+v %v", got, err)
+	}
+	if _, err := readCandidates(strings.NewReader("Номер,Title\n1,x\n"), rows); !errors.Is(err, errNoColumns) {
+		t.Fatalf("an export without ids or buyers: %v", err)
 	}
 }
