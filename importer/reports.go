@@ -85,6 +85,21 @@ type SummaryReport struct {
 	// ResumeCommand is set when rerunning would do more: the run stopped early or rows failed.
 	ResumeCommand string   `json:"resume_command,omitempty"`
 	Warnings      []string `json:"warnings,omitempty"`
+	// Settled is what the lookup of deals left in doubt by earlier runs found before this run
+	// sent anything (settle.go); absent when there was nothing to look up.
+	Settled *SettleCounts `json:"settled,omitempty"`
+}
+
+// SettleCounts are the settlement's counts in summary.json.
+type SettleCounts struct {
+	InDoubt     int    `json:"in_doubt_before"`
+	Confirmed   int    `json:"confirmed"`
+	Missing     int    `json:"missing_sent_again"`
+	Ambiguous   int    `json:"ambiguous"`
+	Unchecked   int    `json:"not_looked_up"`
+	ExportID    int64  `json:"export_id,omitempty"`
+	ExportCalls int    `json:"export_calls"`
+	Note        string `json:"note,omitempty"`
 }
 
 // ReportCounts are the row counts of summary.json.
@@ -121,6 +136,10 @@ func (s *Summary) Report() SummaryReport {
 	}
 	if s.NeedsRerun() {
 		r.ResumeCommand = s.Command
+	}
+	if st := s.Settle; st != nil && st.InDoubt > 0 {
+		r.Settled = &SettleCounts{InDoubt: st.InDoubt, Confirmed: st.Confirmed, Missing: st.Missing,
+			Ambiguous: st.Ambiguous, Unchecked: st.Unchecked, ExportID: st.ExportID, ExportCalls: st.Calls, Note: st.Why}
 	}
 	return r
 }

@@ -535,6 +535,16 @@ func (p *pipeline) settle(ctx context.Context, input string) (*SettleReport, err
 	if err != nil {
 		return nil, err
 	}
+	for _, r := range rep.Rows {
+		attrs := []any{"line", r.Line, "outcome", r.Outcome, "run", r.RunID}
+		if r.DealID != 0 {
+			attrs = append(attrs, "deal_id", r.DealID)
+		}
+		if len(r.Candidates) > 0 {
+			attrs = append(attrs, "candidates", joinIDs(r.Candidates))
+		}
+		p.log.Info("settle", attrs...)
+	}
 	if n := rep.StillInDoubt(); n > 0 && so.Notify != nil {
 		what := "those already in GetCourse will be duplicated (a second order for the same buyer)"
 		if rep.Messages {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -124,6 +125,11 @@ func TestSettleAfterAmbiguousFailures(t *testing.T) {
 	counts, _ := results(t, e.lastRun())
 	if counts["in-doubt"] != 0 || counts["ok"]+counts["skipped"] != 43 || counts["ok"] != 43-applied {
 		t.Fatalf("rerun results %v; %d were applied by the first run", counts, applied)
+	}
+	var sum importer.SummaryReport
+	if b, err := os.ReadFile(filepath.Join(e.lastRun().ReportsDir, importer.SummaryFile)); err != nil || json.Unmarshal(b, &sum) != nil ||
+		sum.Settled == nil || sum.Settled.InDoubt != 43 || sum.Settled.Confirmed != applied || sum.Settled.Missing != 43-applied || sum.Settled.ExportCalls < 2 {
+		t.Fatalf("summary.json: %+v (%v)", sum.Settled, err)
 	}
 	_, valid, _ := mappedRows(t, mp, in, e.account())
 	for i, rec := range e.lookup(valid) {
