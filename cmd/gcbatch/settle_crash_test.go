@@ -17,7 +17,7 @@ import (
 // holds every row's deal exactly once, and results.csv has no row in doubt.
 func TestSettleAfterKill(t *testing.T) {
 	t.Parallel()
-	e := newImportEnv(t, gcsim.Config{Latency: 40 * time.Millisecond, VanishApply: 0.5, ExportDelay: -1, Seed: 20261205})
+	e := newImportEnv(t, gcsim.Config{Latency: 150 * time.Millisecond, VanishApply: 0.5, ExportDelay: -1, Seed: 20261205})
 	in := e.write("orders.csv", ordersCSV(150, 4))
 	mp := e.write("orders.yaml", ordersMapping)
 	_, valid, _ := mappedRows(t, mp, in, e.account())
@@ -31,7 +31,11 @@ func TestSettleAfterKill(t *testing.T) {
 		p := e.start(args...)
 		before := e.sim.Stats().Requests["/pl/api/deals"]
 		after := 10 + rng.IntN(25)
-		if !waitFor(t, p, func() bool { return e.sim.Stats().Requests["/pl/api/deals"]-before >= after }) {
+		// Kill with calls in flight: gcsim holds them for their latency.
+		if !waitFor(t, p, func() bool {
+			st := e.sim.Stats()
+			return st.Requests["/pl/api/deals"]-before >= after && inFlight(st) >= 2
+		}) {
 			break // the import finished before this kill
 		}
 		p.cmd.Process.Signal(syscall.SIGKILL)
@@ -82,7 +86,7 @@ func settledCalls(t *testing.T, e *importEnv) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		st := e.sim.Stats()
-		if st.DealsCreated+st.FaultsInjected["vanished_dropped"]+st.RowErrors >= st.Requests["/pl/api/deals"] {
+		if inFlight(st) <= 0 {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -90,4 +94,9 @@ func settledCalls(t *testing.T, e *importEnv) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// inFlight is how many deals calls gcsim holds: neither applied nor dropped yet.
+func inFlight(st gcsim.Stats) int {
+	return st.Requests["/pl/api/deals"] - st.DealsCreated - st.FaultsInjected["vanished_dropped"] - st.RowErrors
 }
