@@ -141,4 +141,14 @@
 //     simply sends it.
 //
 // Rows in doubt after a crash are therefore at most the requests that were in flight.
+//
+// # Settling deals in doubt
+//
+// Before a rerun sends anything, Settle looks the file's deals in doubt up in the account's
+// deals export (one export within the budget, created since the in-doubt run began), matching
+// each by buyer, product title and cost: one deal of its own confirms the row, none marks it
+// failed so that this run sends it, more candidates than rows like it leave it in doubt with
+// the candidates in its record. Identical rows are counted, never merged, and a row that may
+// exist is never sent. Messages cannot be looked up. `gcbatch runs settle` runs the same
+// check for an older run.
 package importer

@@ -112,6 +112,9 @@ type Options struct {
 	DrainTimeout time.Duration
 	// Commit tunes the ledger's group commit (zero fields: the checkpoint defaults).
 	Commit checkpoint.CommitterOptions
+	// Settle looks up rows that earlier runs left in doubt before anything is sent (settle.go);
+	// a nil Settle.Client looks nothing up.
+	Settle SettleOptions
 }
 
 // Summary is the outcome of a run: what summary.json holds and what the command prints.
@@ -152,6 +155,9 @@ type Summary struct {
 	Reason error
 	// Warnings are the mapping's warnings (non-idempotent rows, group replacement).
 	Warnings []string
+	// Settle is what the lookup of rows in doubt found before the run sent anything; nil when
+	// there was nothing to look up.
+	Settle *SettleReport
 }
 
 // ExitCode maps the summary to the process exit code of design.md: 3 stopped early, 1 some
@@ -310,6 +316,10 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	if err := p.settleEarlierRuns(input); err != nil {
 		return nil, err
 	}
+	settled, err := p.settle(ctx, input)
+	if err != nil {
+		return nil, err
+	}
 	// A first import into this account and target has nothing to look up (see HasRows), and
 	// skipping the lookups spares the reader a seek per row.
 	if p.ledgerHasRows, err = o.Store.HasRows(p.account, p.target); err != nil {
@@ -330,6 +340,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		return nil, err
 	}
 	defer rep.abort()
+	rep.dealNumberKey = m.Target == mappings.TargetDeals && m.Idempotent()
 
 	run := checkpoint.Run{
 		ID: p.runID, Account: p.account, Target: p.target, InputPath: input,
@@ -380,7 +391,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	s := &Summary{
 		RunID: p.runID, Account: p.account, Target: p.target, Input: input, Mapping: o.MappingPath,
 		Started: started, Finished: finished, Duration: finished.Sub(started),
-		MaxRate: lim.Max(), ReportsDir: dir, Command: o.Command, Warnings: m.Warnings(),
+		MaxRate: lim.Max(), ReportsDir: dir, Command: o.Command, Warnings: m.Warnings(), Settle: settled,
 	}
 	st := p.stats.snapshot()
 	s.Counts = st.counts

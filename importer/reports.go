@@ -85,6 +85,21 @@ type SummaryReport struct {
 	// ResumeCommand is set when rerunning would do more: the run stopped early or rows failed.
 	ResumeCommand string   `json:"resume_command,omitempty"`
 	Warnings      []string `json:"warnings,omitempty"`
+	// Settled is what the lookup of deals left in doubt by earlier runs found before this run
+	// sent anything (settle.go); absent when there was nothing to look up.
+	Settled *SettleCounts `json:"settled,omitempty"`
+}
+
+// SettleCounts are the settlement's counts in summary.json.
+type SettleCounts struct {
+	InDoubt     int    `json:"in_doubt_before"`
+	Confirmed   int    `json:"confirmed"`
+	Missing     int    `json:"missing_sent_again"`
+	Ambiguous   int    `json:"ambiguous"`
+	Unchecked   int    `json:"not_looked_up"`
+	ExportID    int64  `json:"export_id,omitempty"`
+	ExportCalls int    `json:"export_calls"`
+	Note        string `json:"note,omitempty"`
 }
 
 // ReportCounts are the row counts of summary.json.
@@ -122,6 +137,10 @@ func (s *Summary) Report() SummaryReport {
 	if s.NeedsRerun() {
 		r.ResumeCommand = s.Command
 	}
+	if st := s.Settle; st != nil && st.InDoubt > 0 {
+		r.Settled = &SettleCounts{InDoubt: st.InDoubt, Confirmed: st.Confirmed, Missing: st.Missing,
+			Ambiguous: st.Ambiguous, Unchecked: st.Unchecked, ExportID: st.ExportID, ExportCalls: st.Calls, Note: st.Why}
+	}
 	return r
 }
 
@@ -134,6 +153,9 @@ type reports struct {
 	pending []ResultRow
 	rejects *RejectWriter
 	closed  bool
+	// dealNumberKey makes a row's key in results.csv its deal_number (design.md): set for a
+	// deals mapping that maps one. The rows are still ordered by e-mail (keyGate).
+	dealNumberKey bool
 }
 
 func openReports(dir string, src *Source) (*reports, error) {
@@ -167,7 +189,13 @@ func (r *reports) add(j *job) error {
 		}
 		text += "warning: " + j.warning
 	}
-	r.pending = append(r.pending, ResultRow{Line: j.row.Line, Status: j.status, Key: j.key,
+	key := j.key
+	if r.dealNumberKey {
+		if n := dealNumberOf(j.params); n != "" {
+			key = n
+		}
+	}
+	r.pending = append(r.pending, ResultRow{Line: j.row.Line, Status: j.status, Key: key,
 		UserID: ID(j.userID), DealID: ID(j.dealID), Error: text})
 	if len(r.pending) >= resultsChunk {
 		if err := r.flushResults(); err != nil {
@@ -222,4 +250,24 @@ func writeFile0600(path string, b []byte) error {
 	}
 	_, err = f.Write(b)
 	return errors.Join(err, f.Close())
+}
+
+// dealNumberOf returns the deal_number of a deals row's params, or "".
+func dealNumberOf(params []byte) string {
+	if len(params) == 0 {
+		return ""
+	}
+	var p struct {
+		Deal struct {
+			DealNumber json.RawMessage `json:"deal_number"`
+		} `json:"deal"`
+	}
+	if json.Unmarshal(params, &p) != nil || len(p.Deal.DealNumber) == 0 {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(p.Deal.DealNumber, &s) == nil {
+		return s
+	}
+	return string(p.Deal.DealNumber) // a number: its digits
 }

@@ -211,7 +211,7 @@ fields:
 `)
 		_, valid, _ := mappedRows(t, mp, in, e.account())
 		args := append(e.commonArgs(), "import", "--mapping", mp, "--rate", fmt.Sprintf("%g/s", rate),
-			"--concurrency", fmt.Sprint(concurrency), in)
+			"--concurrency", fmt.Sprint(concurrency), "--settle-poll", "200ms", in) // reruns look in-doubt deals up (settle.go)
 		rng := rand.New(rand.NewPCG(99, 1))
 		killed := 0
 		for range kills {

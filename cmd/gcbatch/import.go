@@ -37,6 +37,8 @@ type importOptions struct {
 	Input          string
 	// Resume is the command line that continues this import (built from the flags given).
 	Resume string
+	// Settle tunes the lookup of deals left in doubt (settle.go).
+	Settle settleFlags
 }
 
 func newImportCmd(g *globals) *cobra.Command {
@@ -68,8 +70,11 @@ counted in the export budget and reused from the state file for 10 minutes; when
 cannot afford them it is skipped with a note. --no-preflight skips it.
 
 Rows the service might already have (a deal without deal_number or a message, when a crash or
-a timeout hit it in flight) are "in doubt": reported, and not sent again unless you check them
-in GetCourse and say --resend-in-doubt.`,
+a timeout hit it in flight) are "in doubt": reported, and not sent again. Rerunning the same
+command looks deals in doubt up in the account's deals export before it sends anything (a few
+export calls, said on screen): a deal found is confirmed, a deal missing is sent, a deal with
+more candidates than rows like it stays in doubt with the candidates listed. Messages cannot
+be looked up. --resend-in-doubt sends what stays in doubt (any already there is duplicated).`,
 		Example: `  gcbatch import --account school --mapping contacts.yaml contacts.csv
   gcbatch import --mapping orders.yaml --rate 2/s --max-rows 1000 orders.csv
   gcbatch import --mapping contacts.yaml --dry-run contacts.csv
@@ -99,6 +104,7 @@ in GetCourse and say --resend-in-doubt.`,
 	f.BoolVar(&o.Yes, "yes", false, "confirm a target that replaces data (target: groups replaces users' groups)")
 	f.BoolVar(&o.AllowNewGroups, "allow-new-groups", false, "go on although the file adds groups the account does not have (GetCourse creates them)")
 	f.BoolVar(&o.NoPreflight, "no-preflight", false, "skip the online check of custom fields and groups before sending")
+	addSettleFlags(f, &o.Settle)
 	return cmd
 }
 
@@ -196,6 +202,10 @@ func runImport(ctx context.Context, g *globals, o *importOptions) error {
 		}
 	}
 
+	settle, err := g.settleOptions(ctx, st, o.Settle, o.Resume)
+	if err != nil {
+		return err
+	}
 	var progress io.Writer
 	if g.progressEnabled() {
 		progress = g.Stderr
@@ -208,6 +218,7 @@ func runImport(ctx context.Context, g *globals, o *importOptions) error {
 		Rate: maxRate, Concurrency: o.Concurrency, MaxRows: o.MaxRows,
 		Resend: o.Resend, RetryRejected: o.RetryRejected, ResendInDoubt: o.ResendInDoubt, Restart: o.Restart,
 		ReportsDir: g.ReportsDir, Command: o.Resume, Progress: progress, Logger: g.Logger, Now: g.Now,
+		Settle: settle,
 	})
 	if err != nil {
 		var ee *exitError
@@ -261,7 +272,12 @@ func printImportSummary(w io.Writer, s *importer.Summary, explain func(error) (e
 		}
 		fmt.Fprintf(w, "import done: every row is in GetCourse\n")
 	case importer.StatusPartial:
-		fmt.Fprintf(w, "import finished, with rows that need a look (rejected.csv)\n")
+		// rejected.csv only when it has rows: rows in doubt are in results.csv.
+		if c.Rejected+c.Failed > 0 {
+			fmt.Fprintf(w, "import finished, with rows that need a look (rejected.csv)\n")
+		} else {
+			fmt.Fprintf(w, "import finished; %d %s in doubt and %s a look (see below)\n", c.InDoubt, plural(c.InDoubt, "row is", "rows are"), plural(c.InDoubt, "needs", "need"))
+		}
 	case importer.StatusInterrupted:
 		fmt.Fprintf(w, "import interrupted: requests in flight were finished and progress saved\n")
 	default:
@@ -288,8 +304,12 @@ func printImportSummary(w io.Writer, s *importer.Summary, explain func(error) (e
 	fmt.Fprintln(w)
 	printRates(w, s)
 	fmt.Fprintf(w, "  reports   %s\n", s.ReportsDir)
+	if st := s.Settle; st != nil && st.Confirmed+st.Missing > 0 {
+		fmt.Fprintf(w, "  settled   %d deals left in doubt by earlier runs: %d found in GetCourse (confirmed), %d not there (sent by this run)\n",
+			st.Confirmed+st.Missing, st.Confirmed, st.Missing)
+	}
 	if c.InDoubt > 0 {
-		fmt.Fprintf(w, "  in doubt  %d rows may already be in GetCourse (see results.csv); check them there, then add --resend-in-doubt to send the ones that are missing\n", c.InDoubt)
+		fmt.Fprintf(w, "  in doubt  %s\n", inDoubtAdvice(s))
 	}
 	if c.Rejected > 0 {
 		fmt.Fprintf(w, "  rejected  fix the rows in rejected.csv and import it with the same mapping\n")

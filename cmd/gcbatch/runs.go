@@ -16,7 +16,7 @@ import (
 
 func newRunsCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "runs [list | show RUN_ID]",
+		Use:   "runs [list | show RUN_ID | settle RUN_ID]",
 		Short: "List the imports recorded in the state file, or show one",
 		Long: `runs lists the imports recorded in the state file (--state), newest first: when each
 started, what it imported, how it ended and its row counts. 'runs show RUN_ID' prints
@@ -47,7 +47,7 @@ until that rerun, which skips what GetCourse confirmed and sends the rest.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error { return runRunsShow(g, args[0]) },
-	})
+	}, newRunsSettleCmd(g))
 	return cmd
 }
 
@@ -314,7 +314,7 @@ func (v *runsView) printRun(w io.Writer, r checkpoint.Run, now time.Time) {
 		fmt.Fprintf(w, "\nto resume (failed and unsent rows are sent, confirmed ones skipped):\n  %s\n", r.Command)
 	}
 	if c.InDoubt > 0 {
-		fmt.Fprintf(w, "\n%d rows are in doubt: they may already be in GetCourse. See %s, check them there, then rerun with --resend-in-doubt to send the missing ones.\n",
-			c.InDoubt, filepath.Join(r.ReportsDir, importer.ResultsFile))
+		fmt.Fprintf(w, "\n%d rows are in doubt: they may already be in GetCourse (see %s). 'gcbatch runs settle %s' looks deals up in GetCourse's deals export; messages cannot be looked up.\n",
+			c.InDoubt, filepath.Join(r.ReportsDir, importer.ResultsFile), r.ID)
 	}
 }

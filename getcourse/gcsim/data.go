@@ -428,6 +428,65 @@ func kopecksText(k int64) string {
 	return strconv.FormatInt(k/100, 10) + "." + string(append2(nil, int(k%100)))
 }
 
+// AddDeal records a deal made outside the API, as a manager makes one by hand in the admin
+// or another integration of the account does: it shows in deals exports like any other, but
+// no import call counts it. d's buyer is the user with d.UserEmail (or d.UserPhone), created
+// if the account has none. Empty fields take the defaults of a new deal (number, status new,
+// RUB, created now); the stored deal is returned.
+func (s *Sim) AddDeal(d Deal) Deal {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now().In(msk)
+	email := strings.ToLower(strings.TrimSpace(d.UserEmail))
+	phone := normPhone(d.UserPhone)
+	ref, found := s.findUser(email, phone)
+	if !found {
+		u := &User{ID: s.nextUserID(), Email: email, Phone: d.UserPhone, Status: "active", CreatedAt: now,
+			regType: "Через заказ"}
+		s.putUser(u, nil)
+		ref = userRef{id: u.ID, rec: u}
+	}
+	dl := d
+	dl.ID, dl.UserID, dl.Seeded = s.nextDealID(), ref.id, false
+	if dl.Number == "" {
+		dl.Number = s.autoNumber()
+	}
+	if ref.rec != nil {
+		dl.UserEmail, dl.UserPhone = ref.rec.Email, ref.rec.Phone
+		if dl.UserName == "" {
+			dl.UserName = strings.TrimSpace(ref.rec.FirstName + " " + ref.rec.LastName)
+		}
+	} else {
+		v := &s.scratch
+		s.gen.user(ref.idx, ref.id, v, s.gen.users)
+		dl.UserEmail, dl.UserPhone, dl.UserName, dl.UserCity = v.email, v.phone, v.first+" "+v.last, v.city
+	}
+	if dl.Status == "" {
+		dl.Status = "new"
+	}
+	if dl.Currency == "" {
+		dl.Currency = "RUB"
+	}
+	if dl.Quantity == 0 {
+		dl.Quantity = 1
+	}
+	if k, ok := parseMoney(dl.Cost); ok {
+		dl.Cost = kopecksText(k)
+	} else {
+		dl.Cost = "0.00"
+	}
+	if dl.CreatedAt.IsZero() {
+		dl.CreatedAt = now
+	}
+	if dl.StatusChangedAt.IsZero() {
+		dl.StatusChangedAt = dl.CreatedAt
+	}
+	dl.Fields, dl.Session = maps.Clone(d.Fields), maps.Clone(d.Session)
+	s.putDeal(&dl)
+	c := dl
+	return c
+}
+
 // ---- accessors for tests ----
 
 // Users returns copies of the users created or changed through the API, in id order.

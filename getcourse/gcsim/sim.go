@@ -2,11 +2,13 @@ package gcsim
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -45,6 +47,14 @@ type Config struct {
 	// together are applied in either order, and a call cut by a timeout may or may not have
 	// been. Zero applies calls in the order they arrive.
 	ApplyJitter time.Duration
+	// VanishApply is the chance that an import call whose client went away before the answer
+	// (killed, timed out) is applied all the same. When it is above zero, import calls wait their
+	// Latency before they are applied rather than after, and a client that disconnects during
+	// that wait leaves its call applied with this probability, drawn from the seeded generator
+	// (Stats.FaultsInjected counts vanished_applied and vanished_dropped). 0.5 gives the crash
+	// tests calls in flight of which some reached the account and some did not. Zero keeps the
+	// default: a call is applied before its latency, so one that arrived is always applied.
+	VanishApply float64
 	// Faults are the probabilities of injected failures, per API request (import and export).
 	Faults Faults
 	// SlowDelay is how long a "slow" fault holds its answer; default 30s.
@@ -143,7 +153,9 @@ type Stats struct {
 	// RowErrors counts row-level failures (result.error), RateLimited refused import calls.
 	RowErrors, RateLimited int
 	// FaultsInjected counts injected faults by kind: 500, html, empty, reset (with reset_before
-	// and reset_after telling whether the request had been applied), slow.
+	// and reset_after telling whether the request had been applied), slow; with
+	// Config.VanishApply also vanished_applied and vanished_dropped (import calls whose client
+	// went away before the answer, applied or not).
 	FaultsInjected map[string]int
 	// ExportStarts counts exports started; ExportCalls every call admitted against the export
 	// budget (a call refused with 903 is not admitted and not counted here).
@@ -336,6 +348,7 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 
 	var rep reply
+	held := false // the call already waited its latency (holdImport)
 	switch fault {
 	case fault500:
 		rep = reply{status: http.StatusInternalServerError, ctype: "text/html; charset=utf-8", body: []byte(html500)}
@@ -350,6 +363,12 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if s.cfg.ApplyJitter > 0 && !strings.HasPrefix(p, "/pl/api/account/") && !wait(r.Context(), s.jitter(s.cfg.ApplyJitter)) {
 			return // the client gave up before the call was applied
 		}
+		if s.cfg.VanishApply > 0 && !strings.HasPrefix(p, "/pl/api/account/") {
+			if !s.holdImport(r, p) {
+				return // the client went away; the call was applied or not (VanishApply)
+			}
+			held = true
+		}
 		rep = s.route(r, p)
 	}
 	switch fault {
@@ -361,10 +380,37 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if !wait(r.Context(), s.latency()) {
+	if !held && !wait(r.Context(), s.latency()) {
 		return
 	}
 	rep.write(w)
+}
+
+// holdImport holds an import call for its latency before it is applied (Config.VanishApply).
+// It reports whether the client is still there, so that the call is applied and answered now;
+// when the client went away during the wait, the call is applied with probability VanishApply
+// and nobody is answered. The body is read first: the server notices a closed connection only
+// once the request body has been read to its end.
+func (s *Sim) holdImport(r *http.Request, p string) bool {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20+1))
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	if err == nil && wait(r.Context(), s.latency()) {
+		return true
+	}
+	s.rngMu.Lock()
+	apply := s.rng.Float64() < s.cfg.VanishApply
+	s.rngMu.Unlock()
+	s.mu.Lock()
+	if apply {
+		s.st.FaultsInjected["vanished_applied"]++
+	} else {
+		s.st.FaultsInjected["vanished_dropped"]++
+	}
+	s.mu.Unlock()
+	if apply {
+		s.route(r, p)
+	}
+	return false
 }
 
 func (rep reply) write(w http.ResponseWriter) {

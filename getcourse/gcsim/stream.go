@@ -274,6 +274,13 @@ func viewOfDeal(dl *Deal, d *dealView) {
 		phone: dl.UserPhone, city: dl.UserCity, created: dl.CreatedAt.Unix(), title: dl.ProductTitle,
 		status: dl.Status, currency: dl.Currency, manager: dl.ManagerEmail, paySysCode: dl.PaymentType,
 		paymentStatus: dl.PaymentStatus}
+	// A deal made from an offer code alone shows the offer's title, as the service does; gcbatch
+	// only knows the code, so it must not rely on the title of such deals.
+	if d.title == "" && dl.OfferCode != "" {
+		d.title = "Предложение " + dl.OfferCode
+	}
+	// Some deals are written with NBSP thousands separators, as the service does now and then.
+	d.nbsp = mix(uint64(dl.ID))%10 < 3
 	d.cost, _ = parseMoney(dl.Cost)
 	if q := int64(dl.Quantity); q > 1 {
 		d.cost *= q
