@@ -132,11 +132,11 @@ type reports struct {
 	buf     *bufio.Writer
 	csvw    *gocsv.SafeCSVWriter
 	pending []ResultRow
-	rejects *RejectWriter
+	rejects rejectSink
 	closed  bool
 }
 
-func openReports(dir string, src *Source) (*reports, error) {
+func openReports(dir string, src Input) (*reports, error) {
 	f, err := os.OpenFile(filepath.Join(dir, ResultsFile), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return nil, err
@@ -148,7 +148,7 @@ func openReports(dir string, src *Source) (*reports, error) {
 		f.Close()
 		return nil, err
 	}
-	r.rejects, err = CreateRejects(filepath.Join(dir, RejectedFile), src.Header(), src.Dialect())
+	r.rejects, err = createRejectsFor(dir, src)
 	if err != nil {
 		f.Close()
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -98,7 +99,7 @@ would run as a formula (starting with = + - @, a tab or CR, but not a plain numb
 	}
 	pf := cmd.PersistentFlags()
 	pf.StringVarP(&o.Output, "output", "o", "", "file to write (required); - for standard output")
-	pf.StringVar(&o.Format, "format", "csv", "output format: csv | jsonl (one JSON object per item)")
+	pf.StringVar(&o.Format, "format", "", "output format: csv | jsonl (one JSON object per item) | xlsx (workbook); default: xlsx for -o *.xlsx, else csv")
 	pf.StringVar(&o.Delimiter, "delimiter", ",", `CSV delimiter: "," ";" tab "|"`)
 	pf.BoolVar(&o.BOM, "bom", false, "start the file with a UTF-8 BOM (Excel needs it to read UTF-8)")
 	pf.BoolVar(&o.Excel, "excel", false, "Excel-ready: BOM, ';', CRLF, and formula-like cells prefixed with '")
@@ -339,13 +340,25 @@ func (o *exportOptions) outputOptions() (exporter.Options, error) {
 		return eo, errors.New("say where to write: -o OUT.csv (or -o - for standard output)")
 	}
 	eo.Output = o.Output
-	switch strings.ToLower(o.Format) {
+	format := strings.ToLower(o.Format)
+	if format == "" {
+		format = "csv"
+		if strings.EqualFold(filepath.Ext(o.Output), ".xlsx") {
+			format = "xlsx" // the format follows the extension
+		}
+	}
+	switch format {
 	case "csv":
 		eo.Format = exporter.FormatCSV
 	case "jsonl", "ndjson":
 		eo.Format = exporter.FormatJSONL
+	case "xlsx":
+		eo.Format = exporter.FormatXLSX
+		if o.Excel || o.BOM {
+			return eo, errors.New("--excel and --bom are for CSV output: a workbook (.xlsx) keeps phones, long ids and leading zeros as text without them; drop the flag")
+		}
 	default:
-		return eo, fmt.Errorf("--format must be csv or jsonl, not %q", o.Format)
+		return eo, fmt.Errorf("--format must be csv, jsonl or xlsx, not %q", o.Format)
 	}
 	delim := o.Delimiter
 	if o.Excel {
