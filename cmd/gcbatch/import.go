@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -238,6 +239,14 @@ func runImportDryRun(ctx context.Context, g *globals, o *importOptions) error {
 	return nil
 }
 
+// rejectsName is the run's reject file: rejected.xlsx for a workbook, else rejected.csv.
+func rejectsName(reportsDir string) string {
+	if _, err := os.Stat(filepath.Join(reportsDir, importer.RejectedWorkbookFile)); err == nil {
+		return importer.RejectedWorkbookFile
+	}
+	return importer.RejectedFile
+}
+
 // printImportSummary is what a person (or a cron mail) reads after an import.
 func printImportSummary(w io.Writer, s *importer.Summary) {
 	c := s.Counts
@@ -249,7 +258,7 @@ func printImportSummary(w io.Writer, s *importer.Summary) {
 		}
 		fmt.Fprintf(w, "import done: every row is in GetCourse\n")
 	case importer.StatusPartial:
-		fmt.Fprintf(w, "import finished, with rows that need a look (rejected.csv)\n")
+		fmt.Fprintf(w, "import finished, with rows that need a look (%s)\n", rejectsName(s.ReportsDir))
 	case importer.StatusInterrupted:
 		fmt.Fprintf(w, "import interrupted: requests in flight were finished and progress saved\n")
 	default:
@@ -280,7 +289,7 @@ func printImportSummary(w io.Writer, s *importer.Summary) {
 		fmt.Fprintf(w, "  in doubt  %d rows may already be in GetCourse (see results.csv); check them there, then add --resend-in-doubt to send the ones that are missing\n", c.InDoubt)
 	}
 	if c.Rejected > 0 {
-		fmt.Fprintf(w, "  rejected  fix the rows in rejected.csv and import it with the same mapping\n")
+		fmt.Fprintf(w, "  rejected  fix the rows in %s and import it with the same mapping\n", rejectsName(s.ReportsDir))
 	}
 	if s.NeedsRerun() {
 		fmt.Fprintf(w, "  resume    %s\n", s.Command)

@@ -153,14 +153,14 @@ func TestXLSXValidateShow(t *testing.T) {
 	if len(rejects) != 1 {
 		t.Fatalf("reject workbooks %v", rejects)
 	}
-	rows := workbookRows(t, rejects[0])
+	rows := sheetRowsOf(t, rejects[0])
 	if len(rows) != 2 || rows[0][len(rows[0])-1] != "error" || strings.Join(rows[1][:4], "|") != "not-an-email|+79005556677||007" || !strings.Contains(rows[1][12], "e-mail") {
 		t.Errorf("rejected.xlsx: %q", rows)
 	}
 }
 
-// workbookRows reads the first sheet with excelize's ordinary reader, raw values.
-func workbookRows(t *testing.T, path string) [][]string {
+// sheetRowsOf reads the first sheet with excelize's ordinary reader, raw values.
+func sheetRowsOf(t *testing.T, path string) [][]string {
 	t.Helper()
 	f, err := excelize.OpenFile(path)
 	if err != nil {
@@ -211,7 +211,7 @@ fields:
 	if counts["ok"] != 3 || counts["rejected"] != 1 || byLine["6"] != "rejected" || byLine["2"] != "ok" || byLine["5"] != "ok" {
 		t.Errorf("results %v %v", counts, byLine)
 	}
-	rows := workbookRows(t, filepath.Join(run.ReportsDir, "rejected.xlsx"))
+	rows := sheetRowsOf(t, filepath.Join(run.ReportsDir, "rejected.xlsx"))
 	if len(rows) != 2 || rows[1][0] != "not-an-email" || rows[1][3] != "007" {
 		t.Errorf("rejected.xlsx %q", rows)
 	}
@@ -376,7 +376,7 @@ func TestXLSXExport(t *testing.T) {
 		}
 		csvOut := e.path("as.csv")
 		code, _, stderr = e.gcbatch(t.Context(), exportArgs("export", "users", "--created-from", "2000-01-01", "--format", "xlsx", "-o", csvOut)...)
-		if code != 0 || len(workbookRows(t, csvOut)) != len(rows) {
+		if code != 0 || len(sheetRowsOf(t, csvOut)) != len(rows) {
 			t.Errorf("--format xlsx: exit %d: %s", code, stderr)
 		}
 		// --format csv still wins over the extension.

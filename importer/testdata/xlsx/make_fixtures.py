@@ -49,3 +49,31 @@ sh = book.add_sheet("Sheet1")
 sh.write(0, 0, "Email")
 sh.write(1, 0, "a@example.ru")
 book.save("old-binary.xls")
+
+# samples/crm-contacts.xlsx: a CRM's contact export as a workbook, for samples/crm-contacts.yaml.
+wb = openpyxl.Workbook()
+ws = wb.active
+ws.title = "Контакты"
+ws.append(["ID", "Имя", "Фамилия", "Рабочий email", "Мобильный телефон", "Дата рождения", "Город",
+           "Теги", "Дата создания", "Telegram", "Сумма покупок"])
+people = [
+    (18201, "Анна", "Смирнова", "anna.smirnova@mail.ru", 79161234567, dt.date(1991, 3, 14), "Москва", "Клиенты, Рассылка", dt.datetime(2023, 5, 4, 10, 15), "@anna_smirnova", 15990.5),
+    (18202, "Иван", "Петров", "i.petrov@yandex.ru", "+7 903 555-12-34", dt.date(1985, 11, 2), "Санкт-Петербург", "Клиенты", dt.datetime(2023, 5, 6, 9, 0), None, 0),
+    (18203, "Ольга", "Кузнецова", "Olga.Kuznetsova@Gmail.com", 89261234501, None, "Казань", "Тренинг SMM", dt.datetime(2023, 6, 1, 18, 45, 30), "@olga_kuz", 4990),
+    (18204, "Сергей", "Волков", "sergey.volkov@bk.ru", 79257001122, dt.date(1988, 2, 29), "Екатеринбург", "Рассылка", dt.datetime(2023, 6, 2, 0, 0), None, None),
+    (18205, "Мария", "Иванова", "maria.ivanova@mail", 79051112233, dt.date(1979, 7, 30), "Новосибирск", "Клиенты", dt.datetime(2023, 7, 15, 14, 5), None, 1200),
+    (18206, "Дмитрий", "Соколов", "d.sokolov@inbox.ru", "8 (916) 000-11-22", dt.date(1993, 9, 9), "Москва", "VIP Студенты, Клиенты", dt.datetime(2023, 8, 20, 11, 30), "@dsokolov", 125000),
+    (18207, "Елена", "Попова", "elena.popova@yandex.ru", 79991234567, dt.date(2000, 1, 1), "Самара", "Марафон", dt.datetime(2023, 9, 1, 8, 0), None, 990),
+    (18208, "Алексей", "Лебедев", "a.lebedev@gmail.com", None, dt.date(1975, 12, 31), "Казань", "Рассылка", dt.datetime(2023, 9, 3, 16, 20), "@lebedev", None),
+    (18209, "Наталья", "Козлова", "n.kozlova@mail.ru", 79031112200, None, "Пермь", "Клиенты", dt.datetime(2023, 10, 10, 10, 10), None, 3490),
+    (18210, "Павел", "Новиков", "pavel.novikov@bk.ru", 79219876543, dt.date(1990, 6, 15), "Санкт-Петербург", "Тренинг SMM, Рассылка", dt.datetime(2023, 11, 11, 11, 11), "@pnovikov", 24990),
+]
+for p in people:
+    ws.append(list(p))
+for row in ws.iter_rows(min_row=2):
+    row[5].number_format = "DD.MM.YYYY"
+    row[8].number_format = "DD.MM.YYYY HH:MM"
+    row[10].number_format = '#,##0.00 "₽"'
+ws.column_dimensions["D"].width = 28
+wb.create_sheet("Сводка").append(["Выгружено контактов", len(people)])
+wb.save("../../../samples/crm-contacts.xlsx")
