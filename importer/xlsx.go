@@ -219,9 +219,9 @@ func (w *Workbook) Close() error {
 
 func (w *Workbook) readHeader() error {
 	for {
-		line, cells, err := w.nextRow()
+		_, cells, err := w.nextRow()
 		if err == io.EOF {
-			return fmt.Errorf("%s: %w", w.name, errEmptySheet(w.sheet))
+			return &WorkbookError{File: w.name, Msg: fmt.Sprintf("sheet %q is empty: expected a header row with the column names", w.sheet)}
 		}
 		if err != nil {
 			return err
@@ -233,32 +233,15 @@ func (w *Workbook) readHeader() error {
 		if n == 0 {
 			continue
 		}
-		var problems []string
-		seen := make(map[string]int, n)
+		// Columns without a name, or sharing one, are a problem only for a mapping that reads
+		// them (Compile says so); CRM workbooks often have a blank or repeated title somewhere.
 		header := make([]string, n)
 		for i, c := range cells[:n] {
-			h := strings.TrimSpace(c)
-			header[i] = h
-			if h == "" {
-				problems = append(problems, fmt.Sprintf("column %s has no name", columnLetters(i)))
-				continue
-			}
-			if j, dup := seen[h]; dup {
-				problems = append(problems, fmt.Sprintf("columns %s and %s are both named %q", columnLetters(j), columnLetters(i), h))
-				continue
-			}
-			seen[h] = i
-		}
-		if len(problems) > 0 {
-			return &RowError{File: w.name, Line: line, Msg: "header: " + strings.Join(problems, "; ") + "; every column needs a unique name"}
+			header[i] = strings.TrimSpace(c)
 		}
 		w.header, w.width = header, n
 		return nil
 	}
-}
-
-func errEmptySheet(sheet string) error {
-	return fmt.Errorf("sheet %q is empty: expected a header row with the column names", sheet)
 }
 
 // Next returns the next row that holds anything. It returns io.EOF after the last row; any
