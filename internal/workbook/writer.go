@@ -15,7 +15,6 @@ package workbook
 
 import (
 	"archive/zip"
-	"bufio"
 	"compress/flate"
 	"errors"
 	"fmt"
@@ -68,19 +67,27 @@ type Options struct {
 
 // Writer writes one workbook. It is not safe for concurrent use.
 type Writer struct {
-	zw      *zip.Writer
-	opts    Options
-	header  []string
-	colRef  [][]byte // "A", "B", ... per column
-	sheets  []sheetInfo
-	part    *bufio.Writer // the open sheet part, nil between sheets
-	rowNum  int           // the sheet row last written (1 = header)
-	pending []pendingRow  // the first rows of the first sheet, held to measure widths
-	widths  []float64
-	started bool // the first sheet's head is written
-	buf     []byte
-	err     error
+	zw     *zip.Writer
+	opts   Options
+	header []string
+	colRef [][]byte // "A", "B", ... per column
+	sheets []sheetInfo
+	part   io.Writer // the open sheet part (the zip entry), nil between sheets
+	// The sheet's XML is built in buf and handed, a chunk at a time, to a goroutine that
+	// compresses it while the next chunk is built: deflate is about half the cost. spare is
+	// the chunk being compressed (reused once it is done), inflight its result.
+	spare    []byte
+	inflight chan error
+	rowNum   int          // the sheet row last written (1 = header)
+	pending  []pendingRow // the first rows of the first sheet, held to measure widths
+	widths   []float64
+	started  bool // the first sheet's head is written
+	buf      []byte
+	err      error
 }
+
+// chunkSize is how much sheet XML is compressed at a time.
+const chunkSize = 256 << 10
 
 type sheetInfo struct {
 	name    string
@@ -278,7 +285,7 @@ func (w *Writer) newSheet() error {
 	if err != nil {
 		return w.fail(err)
 	}
-	w.part = bufio.NewWriterSize(fw, 64<<10)
+	w.part = fw
 	b := append(w.buf[:0], xmlDecl...)
 	b = append(b, `<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">`...)
 	b = append(b, `<sheetViews><sheetView workbookViewId="0"`...)
@@ -298,9 +305,6 @@ func (w *Writer) newSheet() error {
 	}
 	b = append(b, "<sheetData>"...)
 	w.buf = b
-	if _, err := w.part.Write(b); err != nil {
-		return w.fail(err)
-	}
 	w.rowNum = 0
 	hdr := make([][]byte, len(w.header))
 	for i, h := range w.header {
@@ -315,7 +319,7 @@ func (w *Writer) endSheet() error {
 	}
 	s := &w.sheets[len(w.sheets)-1]
 	s.lastRow = w.rowNum
-	b := append(w.buf[:0], "</sheetData>"...)
+	b := append(w.buf, "</sheetData>"...)
 	if cols := w.columns(); cols > 0 {
 		b = append(b, `<autoFilter ref="A1:`...)
 		b = append(b, w.ref(cols-1)...)
@@ -324,13 +328,44 @@ func (w *Writer) endSheet() error {
 	}
 	b = append(b, "</worksheet>"...)
 	w.buf = b
-	if _, err := w.part.Write(b); err != nil {
-		return w.fail(err)
+	if err := w.compress(); err != nil {
+		return err
 	}
-	if err := w.part.Flush(); err != nil {
-		return w.fail(err)
+	if err := w.wait(); err != nil {
+		return err
 	}
 	w.part = nil
+	return nil
+}
+
+// compress hands the XML built so far to a goroutine that writes it into the zip entry, after
+// the previous chunk is done (the zip entry takes one writer at a time, in order). Each
+// goroutine ends by itself after its one write, so a Writer abandoned without Close leaks none.
+func (w *Writer) compress() error {
+	if err := w.wait(); err != nil {
+		return err
+	}
+	data, part := w.buf, w.part
+	w.buf, w.spare = w.spare[:0], data
+	done := make(chan error, 1)
+	w.inflight = done
+	go func() {
+		_, err := part.Write(data)
+		done <- err
+	}()
+	return nil
+}
+
+// wait waits for the chunk being compressed.
+func (w *Writer) wait() error {
+	if w.inflight == nil {
+		return nil
+	}
+	err := <-w.inflight
+	w.inflight = nil
+	if err != nil {
+		return w.fail(err)
+	}
 	return nil
 }
 
@@ -368,7 +403,7 @@ func columnName(i int) string {
 func (w *Writer) writeRow(cells [][]byte, kinds []Kind, style int) error {
 	w.rowNum++
 	num := strconv.AppendInt(make([]byte, 0, 8), int64(w.rowNum), 10)
-	b := append(w.buf[:0], `<row r="`...)
+	b := append(w.buf, `<row r="`...)
 	b = append(b, num...)
 	b = append(b, `">`...)
 	for i, c := range cells {
@@ -418,8 +453,8 @@ func (w *Writer) writeRow(cells [][]byte, kinds []Kind, style int) error {
 	}
 	b = append(b, `</row>`...)
 	w.buf = b
-	if _, err := w.part.Write(b); err != nil {
-		return w.fail(err)
+	if len(b) >= chunkSize {
+		return w.compress()
 	}
 	return nil
 }
