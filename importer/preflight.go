@@ -500,8 +500,12 @@ func scanCacheKey(o PreflightOptions) (string, error) {
 		return "", err
 	}
 	h := sha256.New()
-	for _, part := range []string{abs, strconv.FormatInt(fi.Size(), 10), strconv.FormatInt(fi.ModTime().UnixNano(), 10),
-		o.Mapping.Hash(), o.Mapping.CSV.Delimiter, o.Mapping.CSV.Encoding, strconv.Itoa(o.MaxGroupNames)} {
+	parts := []string{abs, strconv.FormatInt(fi.Size(), 10), strconv.FormatInt(fi.ModTime().UnixNano(), 10),
+		o.Mapping.Hash(), o.Mapping.CSV.Delimiter, o.Mapping.CSV.Encoding, strconv.Itoa(o.MaxGroupNames)}
+	if o.Mapping.XLSX.Sheet != "" {
+		parts = append(parts, "sheet:"+o.Mapping.XLSX.Sheet) // another sheet holds other groups
+	}
+	for _, part := range parts {
 		h.Write([]byte(part))
 		h.Write([]byte{0})
 	}
