@@ -56,7 +56,7 @@ func newExportCmd(g *globals) *cobra.Command {
 	o := &exportOptions{g: g}
 	cmd := &cobra.Command{
 		Use:   "export users|deals|payments|group-users [--group ID] [filters] -o OUT.csv",
-		Short: "Export users, deals, payments or a group's members into CSV",
+		Short: "Export users, deals, payments or a group's members into CSV or a workbook (.xlsx)",
 		Long: `export drives GetCourse's two-phase export: it starts an export, polls until the file is
 ready and streams it into OUT.csv, with the service's column titles as the header.
 
@@ -82,9 +82,15 @@ leaves partial output and a non-zero exit).
 
 --excel writes a UTF-8 BOM, ';' and CRLF, and guards against CSV injection: a cell that Excel
 would run as a formula (starting with = + - @, a tab or CR, but not a plain number such as
--500) gets a leading apostrophe. Without --excel cells are written exactly as exported.`,
+-500) gets a leading apostrophe. Without --excel cells are written exactly as exported.
+
+-o OUT.xlsx (or --format xlsx) writes an Excel workbook instead: a bold, frozen header with a
+filter, and every cell a text cell holding exactly the exported value, so phones keep their +,
+long ids their digits and nothing runs as a formula, with no apostrophes. Past 1,048,575 rows
+it goes on to further sheets. --normalize types normalised money and dates there.`,
 		Example: `  gcbatch export users --created-from 2024-01-01 -o users.csv
   gcbatch export deals --status payed --filter payed_at.from=2024-06-01 --excel -o deals.csv
+  gcbatch export users --created-from 2024-01-01 -o users.xlsx
   gcbatch export group-users --group 123 --created-from 2020-01-01 --columns "Email,Имя=Name" -o group.csv
   gcbatch export fetch 4567890 -o users.csv`,
 		Args: cobra.ArbitraryArgs,
