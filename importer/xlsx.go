@@ -34,8 +34,9 @@ import (
 // value, without the cell's type or style), which cannot tell a date from a number or TRUE from
 // 1, so the sheet is read here; excelize converts Excel's day numbers to dates.
 //
-// Shared strings (the workbook's table of distinct texts) are held in memory, compactly: the
-// memory grows with the distinct text of the workbook, not with its rows.
+// Shared strings (the workbook's table of distinct texts, which Excel uses for every text cell)
+// are held in memory up to 16 MiB and the rest in a temporary file (see sharedStrings), so
+// memory stays bounded whatever the size of the workbook.
 type Workbook struct {
 	name     string
 	sheet    string
@@ -63,23 +64,6 @@ const (
 	fmtDateTime            // shows a time of day along with a date
 	fmtTime                // a time of day alone
 )
-
-// sharedStrings is the workbook's string table: every text back to back, and where each ends.
-type sharedStrings struct {
-	blob []byte
-	ends []int
-}
-
-func (s *sharedStrings) get(i int) (string, bool) {
-	if i < 0 || i >= len(s.ends) {
-		return "", false
-	}
-	start := 0
-	if i > 0 {
-		start = s.ends[i-1]
-	}
-	return string(s.blob[start:s.ends[i]]), true
-}
 
 // WorkbookError is a workbook that cannot be read (a missing sheet, a damaged or foreign file).
 // It reads like `contacts.xlsx: the workbook has no sheet "Лиды"; its sheets are "Контакты", "Сделки"`.
@@ -173,6 +157,12 @@ func newWorkbook(f *os.File, name, sheet string) (*Workbook, error) {
 	}
 
 	w := &Workbook{name: name, sheet: s.Name, f: f, date1904: wb.Pr.Date1904 == "1" || wb.Pr.Date1904 == "true"}
+	opened := false
+	defer func() {
+		if !opened {
+			w.sst.close() // the string table's temporary files, if it spilled
+		}
+	}()
 	for _, r := range rels {
 		p := resolvePart(wbPath, r.Target)
 		switch path.Base(r.Type) {
@@ -195,6 +185,7 @@ func newWorkbook(f *os.File, name, sheet string) (*Workbook, error) {
 		w.rc.Close()
 		return nil, err
 	}
+	opened = true
 	return w, nil
 }
 
@@ -212,7 +203,7 @@ func (w *Workbook) Close() error {
 	if w.f == nil {
 		return nil
 	}
-	err := errors.Join(w.rc.Close(), w.f.Close())
+	err := errors.Join(w.rc.Close(), w.f.Close(), w.sst.close())
 	w.f = nil
 	return err
 }
@@ -437,7 +428,10 @@ func (w *Workbook) value(typ string, style int, v, inline []byte, hasV bool, lin
 			return "", nil
 		}
 		i, err := strconv.Atoi(strings.TrimSpace(string(v)))
-		s, ok := w.sst.get(i)
+		s, ok, gerr := w.sst.get(i)
+		if gerr != nil {
+			return "", w.readErr(gerr)
+		}
 		if err != nil || !ok {
 			return "", w.readErr(fmt.Errorf("cell %s%d points to shared string %q, which does not exist", columnLetters(col), line, v))
 		}
@@ -755,7 +749,7 @@ func (w *Workbook) readSharedStrings(pkg *zipPackage, name string) error {
 	for {
 		tok, err := dec.RawToken()
 		if err == io.EOF {
-			return nil
+			return w.sst.finish()
 		}
 		if err != nil {
 			return err
@@ -774,8 +768,9 @@ func (w *Workbook) readSharedStrings(pkg *zipPackage, name string) error {
 			switch t.Name.Local {
 			case "si":
 				inSI = false
-				w.sst.blob = append(w.sst.blob, unescapeText(string(cur))...)
-				w.sst.ends = append(w.sst.ends, len(w.sst.blob))
+				if err := w.sst.add(unescapeText(string(cur))); err != nil {
+					return err
+				}
 			case "t":
 				inT = false
 			case "rPh":

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -239,6 +240,53 @@ func TestWorkbookRejects(t *testing.T) {
 		t.Errorf("fed back: %q %+v", header, rows)
 	}
 	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(again), ".*")); len(left) != 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+}
+
+// TestWorkbookStringsSpill reads a big string table through its temporary files: the same
+// values, in order and out of order, and the files gone after Close.
+func TestWorkbookStringsSpill(t *testing.T) {
+	defer func(m int) { sstMemory = m }(sstMemory)
+	sstMemory = 2 << 10
+	path := filepath.Join(t.TempDir(), "many.xlsx")
+	f := excelize.NewFile()
+	f.SetCellValue("Sheet1", "A1", "Email")
+	f.SetCellValue("Sheet1", "B1", "Город")
+	const n = 3000
+	for i := 2; i <= n+1; i++ {
+		f.SetCellValue("Sheet1", "A"+strconv.Itoa(i), "user"+strconv.Itoa(i)+"@example.ru")
+		// Early strings again: lookups going back in the table.
+		f.SetCellValue("Sheet1", "B"+strconv.Itoa(i), "user"+strconv.Itoa(2+(i*7919)%(i-1))+"@example.ru")
+	}
+	if err := f.SaveAs(path); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	in, err := OpenInput(path, InputOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := in.(*Workbook)
+	if w.sst.spilled == 0 {
+		t.Fatal("the table did not spill")
+	}
+	for i := 2; i <= n+1; i++ {
+		r, err := in.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"user" + strconv.Itoa(i) + "@example.ru", "user" + strconv.Itoa(2+(i*7919)%(i-1)) + "@example.ru"}
+		if r.Line != i || r.Cells[0] != want[0] || r.Cells[1] != want[1] {
+			t.Fatalf("line %d: %q, want %q", r.Line, r.Cells, want)
+		}
+	}
+	if err := in.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
 		t.Errorf("temporary files left: %v", left)
 	}
 }
