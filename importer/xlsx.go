@@ -35,7 +35,7 @@ import (
 // 1, so the sheet is read here; excelize converts Excel's day numbers to dates.
 //
 // Shared strings (the workbook's table of distinct texts, which Excel uses for every text cell)
-// are held in memory up to 16 MiB and the rest in a temporary file (see sharedStrings), so
+// are held in memory up to 8 MiB and the rest in a temporary file (see sharedStrings), so
 // memory stays bounded whatever the size of the workbook.
 type Workbook struct {
 	name     string

@@ -10,7 +10,7 @@ import (
 
 // sstMemory is how much of a workbook's string table (text and index) is kept in memory; the
 // rest goes to temporary files.
-var sstMemory = 16 << 20
+var sstMemory = 8 << 20
 
 // sharedStrings is a workbook's string table, looked up by index. Excel numbers strings in the
 // order they first appear, so the repeated values of a sheet (cities, statuses, groups) are
