@@ -329,7 +329,7 @@ func (w *Workbook) rowCells(line int) ([]string, error) {
 		switch t := tok.(type) {
 		case xml.StartElement:
 			if t.Name.Local != "c" {
-				if err := w.dec.Skip(); err != nil {
+				if err := skipRaw(w.dec); err != nil {
 					return nil, w.readErr(err)
 				}
 				continue
@@ -608,6 +608,27 @@ func unescapeText(s string) string {
 		i++
 	}
 	return b.String()
+}
+
+// skipRaw skips to the end of the element just started. (Decoder.Skip reads with Token,
+// which would object to an end tag whose start RawToken read.)
+func skipRaw(d *xml.Decoder) error {
+	for depth := 1; depth > 0; {
+		tok, err := d.RawToken()
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+		switch tok.(type) {
+		case xml.StartElement:
+			depth++
+		case xml.EndElement:
+			depth--
+		}
+	}
+	return nil
 }
 
 func attr(t xml.StartElement, local string) string {

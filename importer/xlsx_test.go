@@ -1,6 +1,7 @@
 package importer
 
 import (
+	"archive/zip"
 	"errors"
 	"io"
 	"os"
@@ -288,5 +289,61 @@ func TestWorkbookStringsSpill(t *testing.T) {
 	}
 	if left, _ := os.ReadDir(tmp); len(left) != 0 {
 		t.Errorf("temporary files left: %v", left)
+	}
+}
+
+// TestWorkbookHandWritten reads a workbook whose XML is written the way other producers write
+// it (the Open XML SDK's x: prefixes, rows and cells without references, rich text with
+// phonetic runs, ISO date cells, error values, the 1904 date system, a formula without a
+// cached value, extension elements inside a row).
+func TestWorkbookHandWritten(t *testing.T) {
+	const ns = `xmlns:x="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"`
+	parts := map[string]string{
+		"[Content_Types].xml": `<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"></Types>`,
+		"_rels/.rels":         `<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="R1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="/xl/book.xml"/></Relationships>`,
+		"xl/book.xml": `<x:workbook ` + ns + `><x:workbookPr date1904="1"/><x:sheets>` +
+			`<x:sheet name="Данные" sheetId="7" r:id="rS"/></x:sheets></x:workbook>`,
+		"xl/_rels/book.xml.rels": `<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">` +
+			`<Relationship Id="rS" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="sheets/data.xml"/>` +
+			`<Relationship Id="rT" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings" Target="strings.xml"/>` +
+			`<Relationship Id="rY" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles" Target="styles.xml"/></Relationships>`,
+		"xl/strings.xml": `<x:sst ` + ns + `><x:si><x:t>Email</x:t></x:si><x:si><x:r><x:t>Дата</x:t></x:r><x:r><x:rPr><x:b/></x:rPr><x:t xml:space="preserve"> создания</x:t></x:r><x:rPh sb="0" eb="1"><x:t>ignored</x:t></x:rPh></x:si>` +
+			`<x:si><x:t>line_x000D_break</x:t></x:si></x:sst>`,
+		"xl/styles.xml": `<x:styleSheet ` + ns + `><x:numFmts count="1"><x:numFmt numFmtId="200" formatCode="dd\.mm\.yyyy"/></x:numFmts>` +
+			`<x:cellXfs count="2"><x:xf numFmtId="0"/><x:xf numFmtId="200"/></x:cellXfs></x:styleSheet>`,
+		"xl/sheets/data.xml": `<x:worksheet ` + ns + `><x:sheetData>` +
+			`<x:row><x:c t="s"><x:v>0</x:v></x:c><x:c t="s"><x:v>1</x:v></x:c><x:c t="inlineStr"><x:is><x:t>Ошибка</x:t></x:is></x:c><x:c t="inlineStr"><x:is><x:t>Сумма</x:t></x:is></x:c></x:row>` +
+			`<x:row><x:c t="s"><x:v>2</x:v></x:c><x:c s="1"><x:v>0</x:v></x:c><x:c t="e"><x:f>1/0</x:f><x:v>#DIV/0!</x:v></x:c><x:c s="9"><x:f>A1*2</x:f></x:c></x:row>` +
+			`<x:row r="5"><x:extLst><x:ext uri="x"><y/></x:ext></x:extLst><x:c r="A5" t="inlineStr"><x:is><x:t>a@example.ru</x:t></x:is></x:c><x:c r="B5" t="d"><x:v>2024-03-01T12:30:00</x:v></x:c><x:c r="D5"><x:v>-2.5E-1</x:v></x:c></x:row>` +
+			`</x:sheetData></x:worksheet>`,
+	}
+	path := filepath.Join(t.TempDir(), "sdk.xlsx")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw := zip.NewWriter(f)
+	for name, body := range parts {
+		w, _ := zw.Create(name)
+		io.WriteString(w, body)
+	}
+	if err := errors.Join(zw.Close(), f.Close()); err != nil {
+		t.Fatal(err)
+	}
+	header, rows := readInput(t, path, InputOptions{Sheet: "Данные"})
+	if strings.Join(header, "|") != "Email|Дата создания|Ошибка|Сумма" {
+		t.Errorf("header %q", header)
+	}
+	want := [][]string{
+		{"line\rbreak", "1904-01-01", "#DIV/0!", ""},
+		{"a@example.ru", "2024-03-01 12:30:00", "", "-0.25"},
+	}
+	if len(rows) != 2 || rows[0].Line != 2 || rows[1].Line != 5 {
+		t.Fatalf("rows %+v", rows)
+	}
+	for i, w := range want {
+		if strings.Join(rows[i].Cells, "|") != strings.Join(w, "|") {
+			t.Errorf("line %d: %q, want %q", rows[i].Line, rows[i].Cells, w)
+		}
 	}
 }
