@@ -390,3 +390,29 @@ func TestXLSXExport(t *testing.T) {
 		}
 	})
 }
+
+// TestXLSXSampleShow: the sample workbook, written by openpyxl, gives exactly these params.
+func TestXLSXSampleShow(t *testing.T) {
+	e := newImportEnv(t, gcsim.Config{})
+	samples := filepath.Join("..", "..", "samples")
+	code, stdout, stderr := e.gcbatch(t.Context(), "validate", "--mapping", filepath.Join(samples, "crm-contacts.yaml"),
+		"--show", "4", filepath.Join(samples, "crm-contacts.xlsx"))
+	if code != 1 || !strings.Contains(stderr, "crm-contacts.xlsx:6: Рабочий email") {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	want := []string{
+		`{"line": 2, "params": {"system":{"refresh_if_exists":1},"user":{"addfields":{"Telegram":"@anna_smirnova","Источник":"CRM"},"birthday":"14.03.1991","city":"Москва","email":"anna.smirnova@mail.ru","first_name":"Анна","group_name":["Клиенты","Рассылка"],"last_name":"Смирнова","phone":"+79161234567"}}}`,
+		`{"line": 3, "params": {"system":{"refresh_if_exists":1},"user":{"addfields":{"Источник":"CRM"},"birthday":"02.11.1985","city":"Санкт-Петербург","email":"i.petrov@yandex.ru","first_name":"Иван","group_name":["Клиенты"],"last_name":"Петров","phone":"+79035551234"}}}`,
+		`{"line": 4, "params": {"system":{"refresh_if_exists":1},"user":{"addfields":{"Telegram":"@olga_kuz","Источник":"CRM"},"city":"Казань","email":"olga.kuznetsova@gmail.com","first_name":"Ольга","group_name":["Тренинг SMM"],"last_name":"Кузнецова","phone":"+79261234501"}}}`,
+		`{"line": 5, "params": {"system":{"refresh_if_exists":1},"user":{"addfields":{"Источник":"CRM"},"birthday":"29.02.1988","city":"Екатеринбург","email":"sergey.volkov@bk.ru","first_name":"Сергей","group_name":["Рассылка"],"last_name":"Волков","phone":"+79257001122"}}}`,
+	}
+	got := strings.Split(strings.TrimSpace(stdout), "\n")
+	if len(got) != len(want) {
+		t.Fatalf("%d lines:\n%s", len(got), stdout)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("\n got %s\nwant %s", got[i], want[i])
+		}
+	}
+}
