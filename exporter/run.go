@@ -41,8 +41,10 @@ type Options struct {
 	Output string
 	Stdout io.Writer
 
-	// Format is csv (default) or jsonl.
+	// Format is csv (default), jsonl or xlsx.
 	Format Format
+	// sheetRows is the data rows per sheet of an xlsx output (0: a sheet's limit); tests lower it.
+	sheetRows int
 	// Delimiter of CSV output (default ',').
 	Delimiter byte
 	// BOM starts the file with a UTF-8 byte order mark, which Excel needs to read UTF-8.
@@ -524,7 +526,7 @@ func stream(ctx context.Context, body io.Reader, out *output, o *Options) (rows 
 		width = len(fields)
 		cols = len(lay.header)
 		rw = newRowWriter(out.w, o, lay.pick)
-		if o.BOM && o.Format != FormatJSONL {
+		if o.BOM && o.Format == FormatCSV {
 			out.w.WriteString("\ufeff")
 		}
 		if err := rw.header(lay.header); err != nil {
@@ -553,6 +555,9 @@ func stream(ctx context.Context, body io.Reader, out *output, o *Options) (rows 
 				if err := begin(nil); err != nil {
 					return rows, cols, ragged, err
 				}
+			}
+			if err := finishRows(rw); err != nil {
+				return rows, cols, ragged, &OutputError{Err: err}
 			}
 			if o.Progress != nil {
 				o.Progress.Rows.Store(rows)

@@ -424,6 +424,9 @@ func appendJSONString(b, s []byte) []byte {
 // newRowWriter builds the writer for the options.
 func newRowWriter(w *bufio.Writer, o *Options, pick []int) rowWriter {
 	prep := cellPrep{normalize: o.Normalize}
+	if o.Format == FormatXLSX {
+		return newXLSXWriter(w, o, pick, o.sheetRows)
+	}
 	if o.Format == FormatJSONL {
 		return &jsonlWriter{w: w, prep: prep, pick: pick}
 	}

@@ -231,7 +231,7 @@ type pipeline struct {
 	store         *checkpoint.Store
 	committer     *checkpoint.Committer
 	occ           *checkpoint.Occurrences
-	src           *Source
+	src           Input
 	compiled      *mappings.Compiled
 	now           func() time.Time
 	log           *slog.Logger
@@ -288,7 +288,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		return nil, err
 	}
 
-	src, err := OpenSource(input, SourceOptions{Delimiter: m.CSV.Delimiter, Encoding: m.CSV.Encoding})
+	src, err := OpenInput(input, InputOptionsFor(m))
 	if err != nil {
 		return nil, err
 	}
@@ -297,7 +297,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	fileRows, err := CountRows(input)
+	fileRows, err := countInputRows(input, src)
 	if err != nil {
 		fileRows = -1
 	}

@@ -368,7 +368,7 @@ func collectGroups(ctx context.Context, o PreflightOptions) (groupScan, bool, er
 			scan.Groups[g] += 0
 		}
 	}
-	src, err := OpenSource(o.InputPath, SourceOptions{Delimiter: m.CSV.Delimiter, Encoding: m.CSV.Encoding})
+	src, err := OpenInput(o.InputPath, InputOptionsFor(m))
 	if err != nil {
 		var pe *os.PathError
 		if errors.As(err, &pe) {
@@ -417,7 +417,7 @@ type scanBatch struct {
 // one-by-one scan), returning the number of valid rows. The scan is the user's wait before
 // anything is sent and is mostly checking rows, so the rows are checked on every core while
 // this goroutine reads; it owns the workers and returns only after they ended.
-func scanGroupNames(ctx context.Context, src *Source, c *mappings.Compiled, add func(names []string)) (valid int, err error) {
+func scanGroupNames(ctx context.Context, src Input, c *mappings.Compiled, add func(names []string)) (valid int, err error) {
 	workers := min(runtime.GOMAXPROCS(0), 4)
 	todo := make(chan *scanBatch, workers)
 	inOrder := make(chan *scanBatch, 2*workers) // bounds the batches read ahead of add
@@ -500,8 +500,12 @@ func scanCacheKey(o PreflightOptions) (string, error) {
 		return "", err
 	}
 	h := sha256.New()
-	for _, part := range []string{abs, strconv.FormatInt(fi.Size(), 10), strconv.FormatInt(fi.ModTime().UnixNano(), 10),
-		o.Mapping.Hash(), o.Mapping.CSV.Delimiter, o.Mapping.CSV.Encoding, strconv.Itoa(o.MaxGroupNames)} {
+	parts := []string{abs, strconv.FormatInt(fi.Size(), 10), strconv.FormatInt(fi.ModTime().UnixNano(), 10),
+		o.Mapping.Hash(), o.Mapping.CSV.Delimiter, o.Mapping.CSV.Encoding, strconv.Itoa(o.MaxGroupNames)}
+	if o.Mapping.XLSX.Sheet != "" {
+		parts = append(parts, "sheet:"+o.Mapping.XLSX.Sheet) // another sheet holds other groups
+	}
+	for _, part := range parts {
 		h.Write([]byte(part))
 		h.Write([]byte{0})
 	}

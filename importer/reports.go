@@ -151,14 +151,14 @@ type reports struct {
 	buf     *bufio.Writer
 	csvw    *gocsv.SafeCSVWriter
 	pending []ResultRow
-	rejects *RejectWriter
+	rejects rejectSink
 	closed  bool
 	// dealNumberKey makes a row's key in results.csv its deal_number (design.md): set for a
 	// deals mapping that maps one. The rows are still ordered by e-mail (keyGate).
 	dealNumberKey bool
 }
 
-func openReports(dir string, src *Source) (*reports, error) {
+func openReports(dir string, src Input) (*reports, error) {
 	f, err := os.OpenFile(filepath.Join(dir, ResultsFile), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return nil, err
@@ -170,7 +170,7 @@ func openReports(dir string, src *Source) (*reports, error) {
 		f.Close()
 		return nil, err
 	}
-	r.rejects, err = CreateRejects(filepath.Join(dir, RejectedFile), src.Header(), src.Dialect())
+	r.rejects, err = createRejectsFor(dir, src)
 	if err != nil {
 		f.Close()
 		return nil, err

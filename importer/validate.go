@@ -90,7 +90,7 @@ func Validate(ctx context.Context, o ValidateOptions) (*ValidateReport, error) {
 	if m == nil {
 		return nil, loadErr
 	}
-	src, err := OpenSource(o.InputPath, SourceOptions{Delimiter: m.CSV.Delimiter, Encoding: m.CSV.Encoding})
+	src, err := OpenInput(o.InputPath, InputOptionsFor(m))
 	if err != nil {
 		if loadErr != nil {
 			return nil, loadErr
@@ -111,16 +111,19 @@ func Validate(ctx context.Context, o ValidateOptions) (*ValidateReport, error) {
 		return nil, err
 	}
 	pruned := pruneValidateFolders(o.ReportsDir, KeepValidateReports)
-	rej, err := CreateRejects(filepath.Join(dir, "rejected.csv"), src.Header(), src.Dialect())
+	rej, err := createRejectsFor(dir, src)
 	if err != nil {
 		return nil, err
 	}
 	defer rej.Close()
 
-	rep := &ValidateReport{RejectsPath: rej.Path(), Warnings: m.Warnings(), Dialect: src.Dialect()}
+	rep := &ValidateReport{RejectsPath: rej.Path(), Warnings: m.Warnings()}
+	if ds, ok := src.(interface{ Dialect() Dialect }); ok {
+		rep.Dialect = ds.Dialect()
+	}
 	sum := bufio.NewWriter(summary)
 	show := bufio.NewWriter(o.Stdout)
-	fmt.Fprintf(sum, "%s: read as %s\n", src.Name(), describeDialect(rep.Dialect))
+	fmt.Fprintf(sum, "%s: read as %s\n", src.Name(), describeInput(src))
 	for _, w := range rep.Warnings {
 		fmt.Fprintf(sum, "warning: %s\n", w)
 	}
@@ -188,7 +191,7 @@ func Validate(ctx context.Context, o ValidateOptions) (*ValidateReport, error) {
 		runErr = err
 	}
 	if more := rep.Rejected - max(o.MaxErrorsShown, 0); more > 0 && o.MaxErrorsShown > 0 {
-		fmt.Fprintf(sum, "  ... and %d more (every rejected row is in rejected.csv)\n", more)
+		fmt.Fprintf(sum, "  ... and %d more (every rejected row is in %s)\n", more, filepath.Base(rep.RejectsPath))
 	}
 	if len(warned) > 0 {
 		fmt.Fprintln(sum, "valid rows with a warning (sent without the field named, or with a value GetCourse may refuse):")

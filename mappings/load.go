@@ -23,6 +23,12 @@ type CSVOptions struct {
 	Encoding string
 }
 
+// XLSXOptions are the xlsx: section of a mapping file: how to read a workbook (.xlsx).
+type XLSXOptions struct {
+	// Sheet is the name of the sheet to read; "" reads the first sheet.
+	Sheet string
+}
+
 // Mapping is a loaded and checked mapping file. It is bound to a particular CSV header by
 // Compile; until then it knows which columns it needs but not where they are.
 type Mapping struct {
@@ -30,6 +36,8 @@ type Mapping struct {
 	File   string
 	Target Target
 	CSV    CSVOptions
+	// XLSX is the xlsx: section: which sheet of a workbook to read.
+	XLSX XLSXOptions
 
 	fields       []*spec  // in file order
 	requireOneOf []string // require_one_of paths
@@ -250,7 +258,7 @@ func (l *loader) pairs(n *yaml.Node, what string, fn func(k, v *yaml.Node)) {
 	}
 }
 
-var topKeys = []string{"target", "csv", "fields", "require_one_of"}
+var topKeys = []string{"target", "csv", "xlsx", "fields", "require_one_of"}
 
 // Parse checks a mapping file's contents; file names it in error messages. Like Load, it returns
 // the part that loaded together with the problems when the YAML itself could be read.
@@ -292,12 +300,14 @@ func Parse(file string, data []byte) (*Mapping, error) {
 			m.Target, targetOK = t, true
 		case "csv":
 			l.csvOptions(v, &m.CSV)
+		case "xlsx":
+			l.xlsxOptions(v, &m.XLSX)
 		case "fields":
 			fieldsNode = v
 		case "require_one_of":
 			requireNode = v
 		default:
-			l.node(k, fmt.Sprintf("unknown key %q (the keys are target, csv, fields, require_one_of)", k.Value),
+			l.node(k, fmt.Sprintf("unknown key %q (the keys are target, csv, xlsx, fields, require_one_of)", k.Value),
 				didYouMean(k.Value, topKeys))
 		}
 	})
@@ -473,6 +483,25 @@ func (l *loader) csvOptions(n *yaml.Node, o *CSVOptions) {
 			l.node(k, fmt.Sprintf("unknown csv option %q (delimiter, encoding)", k.Value),
 				didYouMean(k.Value, []string{"delimiter", "encoding"}))
 		}
+	})
+}
+
+// xlsxOptions reads the xlsx: section, {sheet: NAME}.
+func (l *loader) xlsxOptions(n *yaml.Node, o *XLSXOptions) {
+	if n.Kind != yaml.MappingNode {
+		l.node(n, "xlsx must be a mapping such as {sheet: Contacts}", "")
+		return
+	}
+	l.pairs(n, "xlsx option", func(k, v *yaml.Node) {
+		if k.Value != "sheet" {
+			l.node(k, fmt.Sprintf("unknown xlsx option %q (sheet)", k.Value), didYouMean(k.Value, []string{"sheet"}))
+			return
+		}
+		if v.Kind != yaml.ScalarNode || strings.TrimSpace(v.Value) == "" {
+			l.node(v, "xlsx.sheet must be the name of a sheet", "")
+			return
+		}
+		o.Sheet = v.Value
 	})
 }
 

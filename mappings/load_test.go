@@ -44,7 +44,7 @@ func TestLoadErrors(t *testing.T) {
 		{"missing target and fields", "csv: {delimiter: \",\"}\n",
 			[]string{`m.yaml:1:1: target is missing`, `m.yaml:1:1: fields is missing`}},
 		{"unknown top key", "target: users\nfeilds: {}\nfields:\n  user.email: E-mail\n",
-			[]string{`m.yaml:2:1: unknown key "feilds" (the keys are target, csv, fields, require_one_of) (did you mean fields?)`}},
+			[]string{`m.yaml:2:1: unknown key "feilds" (the keys are target, csv, xlsx, fields, require_one_of) (did you mean fields?)`}},
 		{"unknown option", "target: users\nfields:\n  user.email: {colum: E-mail}\n",
 			[]string{`m.yaml:3:16: unknown option "colum" for user.email (did you mean column?)`}},
 		{"two sources", "target: users\nfields:\n  user.email: {column: E-mail, value: a@b.ru}\n",

@@ -2,7 +2,7 @@ package samples
 
 import "embed"
 
-// FS holds every sample CSV and mapping file at its base name.
+// FS holds every sample CSV file, workbook and mapping file at its base name.
 //
-//go:embed *.csv *.yaml
+//go:embed *.csv *.xlsx *.yaml
 var FS embed.FS

@@ -32,7 +32,7 @@ const benchKey = "bench-key-7d1e"
 func main() {
 	bin := flag.String("bin", "bin/gcbatch", "the gcbatch binary to measure")
 	quick := flag.Bool("quick", os.Getenv("BENCH_QUICK") != "", "smaller runs for a quick look (also BENCH_QUICK=1)")
-	only := flag.String("only", "", "comma-separated figure groups to run (overhead,rate,latency,validate,resume,export,import)")
+	only := flag.String("only", "", "comma-separated figure groups to run (overhead,rate,latency,validate,resume,export,xlsx,import)")
 	bareBodies := flag.String("bare-loop", "", "(internal) run the bare HTTP loop over the request bodies in this file")
 	bareURL := flag.String("bare-url", "", "(internal) the simulator's base URL for -bare-loop")
 	bareConc := flag.Int("bare-conc", 16, "(internal) workers for -bare-loop")
@@ -122,6 +122,9 @@ func (b *bench) run() {
 	if b.want("export") {
 		growth = append(growth, b.export())
 	}
+	if b.want("xlsx") {
+		growth = append(growth, b.exportXLSX())
+	}
 	if b.want("import") {
 		growth = append(growth, b.importRSS())
 	}
@@ -132,7 +135,7 @@ func (b *bench) run() {
 		}
 		big := b.scale(1000000)
 		b.add(figure{name: "rss_growth_pct", unit: "%", value: worst, bar: "<= 20", pass: worst <= 20,
-			note: fmt.Sprintf("(largest growth of peak RSS from %d to %d rows: import, validate, export)", big/10, big)})
+			note: fmt.Sprintf("(largest growth of peak RSS from %d to %d rows: import, validate, export, xlsx export)", big/10, big)})
 	}
 	b.print(time.Since(start))
 }
@@ -586,6 +589,43 @@ func (b *bench) export() float64 {
 	b.add(figure{name: "export_rows_per_s", unit: "rows/s", value: rps, bar: ">= 100000", pass: rps >= 100000, note: fmt.Sprintf("(%d items x 25+ columns, JSON → CSV)", int(rows))})
 	b.add(figure{name: "rss_export_mib", unit: "MiB", value: rb.rssMiB, bar: "<= 64", pass: rb.rssMiB <= 64, note: fmt.Sprintf("(%.1f MiB at %d)", rs.rssMiB, small)})
 	return growth(rs.rssMiB, rb.rssMiB)
+}
+
+// exportXLSX measures an export into a workbook (-o users.xlsx) and returns the RSS growth from
+// 100,000 to 1,000,000 items in percent.
+func (b *bench) exportXLSX() float64 {
+	big := b.scale(1000000)
+	small := big / 10
+	run := func(n int) (result, float64) {
+		work := b.workdir(fmt.Sprintf("export-xlsx-%d", n))
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		_, base := startSim(ctx, gcsim.Config{SeedUsers: n, ExportDelay: time.Millisecond, Seed: 4})
+		out := filepath.Join(work, "users.xlsx")
+		r := b.gcbatch(ctx, base, work, "export", "users", "--created-from", "1990-01-01", "--poll-initial", "100ms", "-o", out)
+		mustOK("export (xlsx)", r, 0)
+		return r, float64(wroteRows(r))
+	}
+	rs, _ := run(small)
+	rb, rows := run(big)
+	rps := rows / downloadSeconds(rb)
+	b.add(figure{name: "export_xlsx_rows_per_s", unit: "rows/s", value: rps, bar: ">= 30000", pass: rps >= 30000, note: fmt.Sprintf("(%d items x 25+ columns, JSON → .xlsx; goal 200000)", int(rows))})
+	b.add(figure{name: "rss_export_xlsx_mib", unit: "MiB", value: rb.rssMiB, bar: "<= 64", pass: rb.rssMiB <= 64, note: fmt.Sprintf("(%.1f MiB at %d)", rs.rssMiB, small)})
+	return growth(rs.rssMiB, rb.rssMiB)
+}
+
+// wroteRows reads the row count an export reports ("wrote 1000000 rows").
+func wroteRows(r result) int {
+	s := r.stdout + r.stderr
+	i := strings.Index(s, "wrote ")
+	var n int
+	if i < 0 {
+		fatal(fmt.Errorf("export did not report its rows:\n%s", tail(s)))
+	}
+	if _, err := fmt.Sscanf(s[i+len("wrote "):], "%d", &n); err != nil {
+		fatal(fmt.Errorf("cannot read the rows in %q", s[i:min(len(s), i+40)]))
+	}
+	return n
 }
 
 // downloadSeconds is the time the export spent going from JSON to CSV, as the exporter reports

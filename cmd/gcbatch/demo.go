@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/xuri/excelize/v2"
 
 	"github.com/gcbatch/gcbatch/getcourse/gcsim"
 	"github.com/gcbatch/gcbatch/samples"
@@ -31,7 +32,7 @@ func newDemoCmd(g *globals) *cobra.Command {
 		Long: `demo starts the GetCourse simulator in-process (with latency and a few injected faults) and
 runs the real commands against it: mapping init, validate, the online check catching a
 misspelled custom field, import with an interruption and a resume, the nightly case, an
-export to an Excel-ready CSV and the group list. Every file it writes stays in --dir for you
+export to an Excel-ready CSV and to a workbook (.xlsx), a workbook import and the group list. Every file it writes stays in --dir for you
 to look at. It exits 0 only if every step did what it said.`,
 		Example: `  gcbatch demo
   gcbatch demo --dir /tmp/gcbatch-demo`,
@@ -202,6 +203,13 @@ func (d *demo) story() error {
 	created := after.UsersCreated - before.UsersCreated
 	d.step("import contacts", code == 1 && created > 0, "exit %d (1 = done, with the one bad row rejected); the simulator created %d users", code, created)
 
+	d.say("\n== 3b. Import a CRM's workbook (.xlsx): phones are number cells, birthdays date cells")
+	before = d.sim.Stats()
+	code = d.gcbatch(d.ctx, "import", "--mapping", s("crm-contacts.yaml"), "--rate", "40/s", s("crm-contacts.xlsx"))
+	after = d.sim.Stats()
+	added := after.UsersCreated - before.UsersCreated + after.UsersUpdated - before.UsersUpdated
+	d.step("import workbook", code == 1 && added > 0, "exit %d (the bad e-mail went to rejected.xlsx); the simulator added or updated %d users", code, added)
+
 	d.say("\n== 4. Nightly orders: day one, interrupted part-way, then resumed")
 	day1, total, err := d.firstRows(s("orders.csv"), 3)
 	if err != nil {
@@ -259,6 +267,12 @@ func (d *demo) story() error {
 	rows := countLines(out)
 	d.step("export users", code == 0 && rows > 1, "exit %d; %s has %d lines (UTF-8 with BOM, ';' separated)", code, out, rows)
 
+	d.say("\n== 6b. The same users into a workbook: text cells, so phones keep their + and ids their digits")
+	book := d.path("users.xlsx")
+	code = d.gcbatch(d.ctx, "export", "users", "--created-from", "2000-01-01", "-o", book)
+	sheetRows, err := workbookRows(book)
+	d.step("export users.xlsx", code == 0 && err == nil && sheetRows > 1, "exit %d; %s has %d rows, header included (%v)", code, book, sheetRows, err)
+
 	d.say("\n== 7. The account's groups")
 	code = d.gcbatch(d.ctx, "groups", "--format", "table")
 	d.step("groups", code == 0, "exit %d", code)
@@ -267,6 +281,24 @@ func (d *demo) story() error {
 		return exitErr(3, errors.New("demo interrupted"))
 	}
 	return nil
+}
+
+// workbookRows counts the rows of a workbook's first sheet with excelize's reader.
+func workbookRows(path string) (int, error) {
+	f, err := excelize.OpenFile(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	rows, err := f.Rows(f.GetSheetName(0))
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for rows.Next() {
+		n++
+	}
+	return n, errors.Join(rows.Error(), rows.Close())
 }
 
 // typoMapping writes a copy of the contacts mapping with one custom field misspelled, the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -55,7 +56,7 @@ func newExportCmd(g *globals) *cobra.Command {
 	o := &exportOptions{g: g}
 	cmd := &cobra.Command{
 		Use:   "export users|deals|payments|group-users [--group ID] [filters] -o OUT.csv",
-		Short: "Export users, deals, payments or a group's members into CSV",
+		Short: "Export users, deals, payments or a group's members into CSV or a workbook (.xlsx)",
 		Long: `export drives GetCourse's two-phase export: it starts an export, polls until the file is
 ready and streams it into OUT.csv, with the service's column titles as the header.
 
@@ -81,9 +82,15 @@ leaves partial output and a non-zero exit).
 
 --excel writes a UTF-8 BOM, ';' and CRLF, and guards against CSV injection: a cell that Excel
 would run as a formula (starting with = + - @, a tab or CR, but not a plain number such as
--500) gets a leading apostrophe. Without --excel cells are written exactly as exported.`,
+-500) gets a leading apostrophe. Without --excel cells are written exactly as exported.
+
+-o OUT.xlsx (or --format xlsx) writes an Excel workbook instead: a bold, frozen header with a
+filter, and every cell a text cell holding exactly the exported value, so phones keep their +,
+long ids their digits and nothing runs as a formula, with no apostrophes. Past 1,048,575 rows
+it goes on to further sheets. --normalize types normalised money and dates there.`,
 		Example: `  gcbatch export users --created-from 2024-01-01 -o users.csv
   gcbatch export deals --status payed --filter payed_at.from=2024-06-01 --excel -o deals.csv
+  gcbatch export users --created-from 2024-01-01 -o users.xlsx
   gcbatch export group-users --group 123 --created-from 2020-01-01 --columns "Email,Имя=Name" -o group.csv
   gcbatch export fetch 4567890 -o users.csv`,
 		Args: cobra.ArbitraryArgs,
@@ -98,7 +105,7 @@ would run as a formula (starting with = + - @, a tab or CR, but not a plain numb
 	}
 	pf := cmd.PersistentFlags()
 	pf.StringVarP(&o.Output, "output", "o", "", "file to write (required); - for standard output")
-	pf.StringVar(&o.Format, "format", "csv", "output format: csv | jsonl (one JSON object per item)")
+	pf.StringVar(&o.Format, "format", "", "output format: csv | jsonl (one JSON object per item) | xlsx (workbook); default: xlsx for -o *.xlsx, else csv")
 	pf.StringVar(&o.Delimiter, "delimiter", ",", `CSV delimiter: "," ";" tab "|"`)
 	pf.BoolVar(&o.BOM, "bom", false, "start the file with a UTF-8 BOM (Excel needs it to read UTF-8)")
 	pf.BoolVar(&o.Excel, "excel", false, "Excel-ready: BOM, ';', CRLF, and formula-like cells prefixed with '")
@@ -339,13 +346,25 @@ func (o *exportOptions) outputOptions() (exporter.Options, error) {
 		return eo, errors.New("say where to write: -o OUT.csv (or -o - for standard output)")
 	}
 	eo.Output = o.Output
-	switch strings.ToLower(o.Format) {
+	format := strings.ToLower(o.Format)
+	if format == "" {
+		format = "csv"
+		if strings.EqualFold(filepath.Ext(o.Output), ".xlsx") {
+			format = "xlsx" // the format follows the extension
+		}
+	}
+	switch format {
 	case "csv":
 		eo.Format = exporter.FormatCSV
 	case "jsonl", "ndjson":
 		eo.Format = exporter.FormatJSONL
+	case "xlsx":
+		eo.Format = exporter.FormatXLSX
+		if o.Excel || o.BOM {
+			return eo, errors.New("--excel and --bom are for CSV output: a workbook (.xlsx) keeps phones, long ids and leading zeros as text without them; drop the flag")
+		}
 	default:
-		return eo, fmt.Errorf("--format must be csv or jsonl, not %q", o.Format)
+		return eo, fmt.Errorf("--format must be csv, jsonl or xlsx, not %q", o.Format)
 	}
 	delim := o.Delimiter
 	if o.Excel {

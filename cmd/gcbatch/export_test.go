@@ -152,7 +152,7 @@ func TestExportUsageErrors(t *testing.T) {
 		{"output is a folder", []string{"users", "--created-from", "2024-01-01", "-o", "."}, "folder"},
 		{"output folder missing", []string{"users", "--created-from", "2024-01-01", "-o", "nope/x.csv"}, "output"},
 		{"bad delimiter", []string{"users", "--created-from", "2024-01-01", "--delimiter", "::", "-o", "x.csv"}, "--delimiter"},
-		{"bad format", []string{"users", "--created-from", "2024-01-01", "--format", "xlsx", "-o", "x.csv"}, "--format"},
+		{"bad format", []string{"users", "--created-from", "2024-01-01", "--format", "xls", "-o", "x.csv"}, "--format"},
 		{"bad columns", []string{"users", "--created-from", "2024-01-01", "--columns", "a,,b", "-o", "x.csv"}, "--columns"},
 		{"bad budget", []string{"users", "--created-from", "2024-01-01", "--budget", "100", "-o", "x.csv"}, "--budget"},
 		{"bad fetch id", []string{"fetch", "abc", "-o", "x.csv"}, "positive number"},

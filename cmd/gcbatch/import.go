@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -255,6 +256,14 @@ func runImportDryRun(ctx context.Context, g *globals, o *importOptions) error {
 	return nil
 }
 
+// rejectsName is the run's reject file: rejected.xlsx for a workbook, else rejected.csv.
+func rejectsName(reportsDir string) string {
+	if _, err := os.Stat(filepath.Join(reportsDir, importer.RejectedWorkbookFile)); err == nil {
+		return importer.RejectedWorkbookFile
+	}
+	return importer.RejectedFile
+}
+
 // printImportSummary is what a person (or a cron mail) reads after an import. explain words
 // a fatal answer (explain.go).
 func printImportSummary(w io.Writer, s *importer.Summary, explain func(error) (explanation, bool)) {
@@ -274,7 +283,7 @@ func printImportSummary(w io.Writer, s *importer.Summary, explain func(error) (e
 	case importer.StatusPartial:
 		// rejected.csv only when it has rows: rows in doubt are in results.csv.
 		if c.Rejected+c.Failed > 0 {
-			fmt.Fprintf(w, "import finished, with rows that need a look (rejected.csv)\n")
+			fmt.Fprintf(w, "import finished, with rows that need a look (%s)\n", rejectsName(s.ReportsDir))
 		} else {
 			fmt.Fprintf(w, "import finished; %d %s in doubt and %s a look (see below)\n", c.InDoubt, plural(c.InDoubt, "row is", "rows are"), plural(c.InDoubt, "needs", "need"))
 		}
@@ -312,7 +321,7 @@ func printImportSummary(w io.Writer, s *importer.Summary, explain func(error) (e
 		fmt.Fprintf(w, "  in doubt  %s\n", inDoubtAdvice(s))
 	}
 	if c.Rejected > 0 {
-		fmt.Fprintf(w, "  rejected  fix the rows in rejected.csv and import it with the same mapping\n")
+		fmt.Fprintf(w, "  rejected  fix the rows in %s and import it with the same mapping\n", rejectsName(s.ReportsDir))
 	}
 	switch {
 	case fatal:

@@ -97,7 +97,7 @@ func mappedRows(t *testing.T, mappingPath, csvPath, account string) (m *mappings
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := importer.OpenSource(csvPath, importer.SourceOptions{Delimiter: m.CSV.Delimiter, Encoding: m.CSV.Encoding})
+	src, err := importer.OpenInput(csvPath, importer.InputOptionsFor(m))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -144,6 +144,9 @@ func samplePairs(t *testing.T) []sample {
 	for i, y := range yamls {
 		base := strings.TrimSuffix(y, ".yaml")
 		out[i] = sample{name: filepath.Base(base), mapping: y, input: base + ".csv"}
+		if _, err := os.Stat(base + ".xlsx"); err == nil {
+			out[i].input = base + ".xlsx"
+		}
 	}
 	return out
 }

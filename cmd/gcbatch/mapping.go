@@ -140,10 +140,10 @@ func runMappingInit(g *globals, o mappingInitOptions) error {
 	return nil
 }
 
-// readCSVSample reads a CSV file's header and up to n rows, with the importer's own encoding and
-// delimiter detection, so that the guess sees the file exactly as an import will.
+// readCSVSample reads a CSV file's (or a workbook's first sheet's) header and up to n rows, with
+// the importer's own detection, so that the guess sees the file exactly as an import will.
 func readCSVSample(path string, n int) ([]string, [][]string, error) {
-	src, err := importer.OpenSource(path, importer.SourceOptions{Delimiter: "auto", Encoding: "auto"})
+	src, err := importer.OpenInput(path, importer.InputOptions{CSV: importer.SourceOptions{Delimiter: "auto", Encoding: "auto"}})
 	if err != nil {
 		return nil, nil, err
 	}
