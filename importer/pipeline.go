@@ -286,7 +286,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	fileRows, err := CountRows(input)
+	fileRows, err := CountRows(input, SourceOptions{Delimiter: m.CSV.Delimiter, Encoding: m.CSV.Encoding})
 	if err != nil {
 		fileRows = -1
 	}

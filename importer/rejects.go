@@ -34,6 +34,7 @@ const ErrorColumn = "error"
 //     writing the raw line of an unclosed quote would swallow the lines after it.
 //     An input with an `error` column of its own elsewhere gets `gcbatch_error` instead.
 //   - In windows-1251, characters the code page lacks (₽, emoji) become "?".
+//   - A "sep=;" first line in the input is written first here too.
 //
 // A RejectWriter is safe for concurrent use; rows appear in the order Write is called.
 type RejectWriter struct {
@@ -84,6 +85,11 @@ func CreateRejects(path string, header []string, d Dialect) (*RejectWriter, erro
 	}
 	if d.BOM && !w.cp1251 {
 		w.bw.Write(utf8BOM)
+	}
+	if d.Sep {
+		// The input named its delimiter for Excel; so does its reject file, so that it opens
+		// the same way in any locale and reads back with the same line numbers.
+		w.bw.WriteString("sep=" + string(w.delim) + w.eol)
 	}
 	cols := append([]string(nil), header...)
 	name, replace := errorColumn(header)
@@ -240,13 +246,12 @@ func (w *RejectWriter) appendText(b []byte, s string) []byte {
 	if !w.cp1251 {
 		return append(b, s...)
 	}
-	table := cp1251Table()
 	for _, r := range s {
 		if r < utf8.RuneSelf {
 			b = append(b, byte(r))
 			continue
 		}
-		if c, ok := table[r]; ok {
+		if c, ok := charmap.Windows1251.EncodeRune(r); ok {
 			b = append(b, c)
 		} else {
 			b = append(b, '?')
@@ -254,14 +259,3 @@ func (w *RejectWriter) appendText(b []byte, s string) []byte {
 	}
 	return b
 }
-
-// cp1251Table maps the non-ASCII characters of windows-1251 to their bytes.
-var cp1251Table = sync.OnceValue(func() map[rune]byte {
-	m := make(map[rune]byte, 128)
-	for b := 0x80; b <= 0xFF; b++ {
-		if r := charmap.Windows1251.DecodeByte(byte(b)); r != utf8.RuneError {
-			m[r] = byte(b)
-		}
-	}
-	return m
-})
