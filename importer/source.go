@@ -97,6 +97,22 @@ func (e *RowError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.Li
 
 // Source reads a CSV file row by row in constant memory. It is not safe for concurrent use: one
 // goroutine reads and hands rows on.
+//
+// It reads as Excel and Python's csv module do (a quote opens a quoted cell only at the start of
+// a cell; elsewhere it is a character), with these rules for files as people have them: Excel's
+// "sep=;" first line names the delimiter; empty cells past the last named column (a delimiter
+// at the end of every line) are dropped; names used twice and unnamed columns are kept (the
+// mapping refuses to read such a name); a row with the wrong number of cells is rejected alone
+// with all its cells, multi-line cells included; a quote opened by mistake, which would
+// swallow the lines after it, costs its own line only; line numbers are the file's own lines.
+//
+// Why not encoding/csv (LazyQuotes, FieldsPerRecord -1, FieldPos) with these rules around it:
+// measured on 500,000 generated contacts doing the same work per row (line numbers, UTF-8
+// check), both read about 1.1–1.4 million rows per CPU-second (BenchmarkReaders), so it buys no
+// speed; and it cannot bound a record or step back after a quote opened by mistake. With one
+// unclosed quote on line 12 of a 1,000,000-row file it returned 12 records, the last holding a
+// 24 MB cell (146 MB allocated), where Source returns 1,000,000 rows with one rejected and never
+// holds more than 4 MiB of one record.
 type Source struct {
 	name    string
 	closer  io.Closer // the file OpenSource opened; nil for NewSource
