@@ -643,10 +643,12 @@ func (s *Source) parse(line int, rec []byte) Row {
 	if s.header == nil {
 		return row
 	}
-	if n := len(s.header); len(row.Cells) > n && blankCells(row.Cells[n:]) {
-		// The empty cells a delimiter at the end of the line makes (Bitrix24 and Excel
-		// write one on every line), or cells of unnamed columns that hold nothing.
-		row.Cells = row.Cells[:n]
+	// Empty cells past the last named column are the ones a delimiter at the end of the line
+	// makes (Bitrix24 and Excel write one on every line), or unnamed columns that hold
+	// nothing: they are no part of the row, and a row with a cell too many is reported (and
+	// written to the rejects) with the cells it really has.
+	for n := len(s.header); len(row.Cells) > n && blankCell(row.Cells[len(row.Cells)-1]); {
+		row.Cells = row.Cells[:len(row.Cells)-1]
 	}
 	if row.Err == nil && len(row.Cells) != len(s.header) {
 		row.Err = s.rowErr(line, fmt.Sprintf("row has %d cells, the header has %d", len(row.Cells), len(s.header)))
@@ -654,15 +656,8 @@ func (s *Source) parse(line int, rec []byte) Row {
 	return row
 }
 
-// blankCells reports whether every cell holds nothing but spaces.
-func blankCells(cells []string) bool {
-	for _, c := range cells {
-		if strings.Trim(c, " \t") != "" {
-			return false
-		}
-	}
-	return true
-}
+// blankCell reports whether a cell holds nothing but spaces.
+func blankCell(c string) bool { return strings.Trim(c, " \t") == "" }
 
 type problemKind uint8
 
