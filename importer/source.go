@@ -43,10 +43,13 @@ var ErrEmptyFile = errors.New("the file is empty: expected a header line with th
 
 // SourceOptions says how to read a CSV file. The mapping file's csv section fills it.
 type SourceOptions struct {
-	// Delimiter is "," ";" "\t" (also "tab") or "|"; "" or "auto" guesses it from the first lines.
+	// Delimiter is "," ";" "\t" (also "tab") or "|"; "" or "auto" takes it from Excel's "sep=;"
+	// first line when there is one, else guesses it from the first lines.
 	Delimiter string
 	// Encoding is "utf-8" or "windows-1251"; "" or "auto" guesses it from the first 64 KiB:
-	// a UTF-8 byte order mark or valid UTF-8 means UTF-8, anything else windows-1251.
+	// a UTF-8 byte order mark or valid UTF-8 means UTF-8, anything else windows-1251, unless
+	// its Cyrillic reads as KOI8-R and not as windows-1251: then opening the file fails with
+	// the way out (see checkNotKOI8R).
 	Encoding string
 }
 
@@ -232,10 +235,9 @@ func newSource(r io.Reader, name string, opts SourceOptions, countOnly bool) (*S
 	s.delim = delim
 	s.dialect.Delimiter = rune(delim)
 
-	switch {
-	case enc == EncodingWindows1251:
+	if enc == EncodingWindows1251 {
 		s.rd = transform.NewReader(br, charmap.Windows1251.NewDecoder())
-	default:
+	} else {
 		s.rd = br
 		s.checkUTF8 = !countOnly
 	}
@@ -292,7 +294,9 @@ func sepName(d byte) string {
 	return string(d)
 }
 
-// Header returns the column names, trimmed of surrounding spaces.
+// Header returns the column names, trimmed of surrounding spaces. A name may appear more than
+// once, and a column may have none ("") unless it is at the end: unnamed columns at the end
+// (a delimiter at the end of the line) are left out, as are their cells from every row.
 func (s *Source) Header() []string { return s.header }
 
 // Dialect returns the file's dialect as given or detected.
