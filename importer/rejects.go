@@ -35,6 +35,7 @@ const ErrorColumn = "error"
 //     An input with an `error` column of its own elsewhere gets `gcbatch_error` instead.
 //   - In windows-1251, characters the code page lacks (₽, emoji) become "?".
 //   - A "sep=;" first line in the input is written first here too.
+//   - In a file whose lines end with CR alone, line breaks inside cells are written as CR.
 //
 // A RejectWriter is safe for concurrent use; rows appear in the order Write is called.
 type RejectWriter struct {
@@ -80,8 +81,11 @@ func CreateRejects(path string, header []string, d Dialect) (*RejectWriter, erro
 		eol:    "\n",
 		cp1251: d.Encoding == EncodingWindows1251,
 	}
-	if d.CRLF {
+	switch {
+	case d.CRLF:
 		w.eol = "\r\n"
+	case d.CR:
+		w.eol = "\r"
 	}
 	if d.BOM && !w.cp1251 {
 		w.bw.Write(utf8BOM)
@@ -196,6 +200,11 @@ func (w *RejectWriter) writeRecord(cells []string) {
 	for i, c := range cells {
 		if i > 0 {
 			b = append(b, w.delim)
+		}
+		if w.eol == "\r" && strings.ContainsAny(c, "\r\n") {
+			// In a file whose lines end with CR alone, a line break inside a cell is a CR
+			// too: an LF would make the file read back as one with LF line ends.
+			c = strings.ReplaceAll(strings.ReplaceAll(c, "\r\n", "\r"), "\n", "\r")
 		}
 		if needsQuotes(c, w.delim) {
 			b = append(b, '"')

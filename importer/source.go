@@ -60,6 +60,7 @@ type Dialect struct {
 	Encoding  string // EncodingUTF8 or EncodingWindows1251
 	BOM       bool   // the file starts with a UTF-8 byte order mark (Excel writes one)
 	CRLF      bool   // the header line ends with CR LF
+	CR        bool   // lines end with CR alone (the old Mac Excel's "CSV (Macintosh)")
 	// Sep is set when the file's first line is Excel's "sep=;" line, which names the
 	// delimiter and is not the header.
 	Sep bool
@@ -200,6 +201,14 @@ func newSource(r io.Reader, name string, opts SourceOptions, countOnly bool) (*S
 	case bytes.HasPrefix(sample, []byte{0xFF, 0xFE}) || bytes.HasPrefix(sample, []byte{0xFE, 0xFF}):
 		return nil, fmt.Errorf("%s: the file is UTF-16; save it as CSV UTF-8 (or windows-1251) and try again", name)
 	}
+	var in io.Reader = br
+	if bytes.IndexByte(sample, '\n') < 0 && bytes.IndexByte(sample, '\r') >= 0 {
+		// Lines end with CR alone, as the old Mac Excel's "CSV (Macintosh)" writes them: read
+		// every CR as a line break (quoted line breaks come back as LF).
+		s.dialect.CR = true
+		sample = bytes.ReplaceAll(sample, []byte{'\r'}, []byte{'\n'})
+		in = crReader{br}
+	}
 	sepDelim, sepLen, err := sepLine(sample, atEOF)
 	if err != nil {
 		return nil, fmt.Errorf("%s:1: %w", name, err)
@@ -236,9 +245,9 @@ func newSource(r io.Reader, name string, opts SourceOptions, countOnly bool) (*S
 	s.dialect.Delimiter = rune(delim)
 
 	if enc == EncodingWindows1251 {
-		s.rd = transform.NewReader(br, charmap.Windows1251.NewDecoder())
+		s.rd = transform.NewReader(in, charmap.Windows1251.NewDecoder())
 	} else {
-		s.rd = br
+		s.rd = in
 		s.checkUTF8 = !countOnly
 	}
 	s.buf = make([]byte, initialBuffer)
@@ -246,6 +255,23 @@ func newSource(r io.Reader, name string, opts SourceOptions, countOnly bool) (*S
 		return nil, err
 	}
 	return s, nil
+}
+
+// crReader turns every CR into LF, for files whose lines end with CR alone. CR is the same
+// byte in every encoding read here, so it works on the bytes before decoding.
+type crReader struct{ r io.Reader }
+
+func (c crReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	for i := 0; i < n; {
+		k := bytes.IndexByte(p[i:n], '\r')
+		if k < 0 {
+			break
+		}
+		p[i+k] = '\n'
+		i += k + 1
+	}
+	return n, err
 }
 
 // sepLine recognises Excel's first line "sep=;" (also quoted, "sep=;", and followed by

@@ -60,6 +60,7 @@ func TestCountRowsAgreesWithNext(t *testing.T) {
 		{"windows-1251 with a quote opened by mistake", cp1251(t, "Имя;Город\r\nПётр;\"Омск\r\nИван;Пермь\r\n"), SourceOptions{}, 2},
 		{"the delimiter given: a quote after ; is inside a comma cell", "a,b\n1;\"x,2\n3,4\n", SourceOptions{Delimiter: ","}, 2},
 		{"blank lines only after the header", "a,b\n\n,\n", SourceOptions{}, 0},
+		{"CR line ends, a quote never closed", "a;b\r1;\"x\ry\"\r2;\"oops\r3;4\r", SourceOptions{}, 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -207,5 +208,46 @@ func TestCountRowsErrors(t *testing.T) {
 	}
 	if _, err := CountRows(path, SourceOptions{Delimiter: ","}); err == nil || !strings.Contains(err.Error(), "sep=;") {
 		t.Errorf("sep= against the given delimiter: %v", err)
+	}
+}
+
+// TestRejectsCRLineEnds: a reject file of a file whose lines end with CR alone ends its lines,
+// and the line breaks inside its cells, with CR too, and reads back with the same cells.
+func TestRejectsCRLineEnds(t *testing.T) {
+	t.Parallel()
+	in := cp1251(t, "Имя;Заметка\rИван;\"две\rстроки\"\r")
+	s, err := NewSource(strings.NewReader(in), "mac.csv", SourceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := readAll(t, s)
+	path := filepath.Join(t.TempDir(), "rejected.csv")
+	w, err := CreateRejects(path, s.Header(), s.Dialect())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(Row{Line: rows[0].Line, Cells: rows[0].Cells}, "нет e-mail"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := cp1251(t, "Имя;Заметка;error\rИван;\"две\rстроки\";нет e-mail\r"); string(b) != want {
+		t.Fatalf("reject file %q, want %q", b, want)
+	}
+	back, err := OpenSource(path, SourceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer back.Close()
+	if d := back.Dialect(); d != s.Dialect() {
+		t.Fatalf("reject file read as %+v, the input as %+v", d, s.Dialect())
+	}
+	if r := readAll(t, back); len(r) != 1 || r[0].Cells[1] != "две\nстроки" {
+		t.Fatalf("read back %v", r)
 	}
 }

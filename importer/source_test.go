@@ -226,6 +226,13 @@ func TestSource(t *testing.T) {
 			},
 		},
 		{
+			name:    "CR line ends (the old Mac Excel's CSV)",
+			in:      "sep=;\rИмя;Заметка\r\rИван;\"две\rстроки\"\rОльга;\r",
+			header:  []string{"Имя", "Заметка"},
+			dialect: Dialect{Delimiter: ';', Encoding: "utf-8", CR: true, Sep: true},
+			rows:    []got{row(4, "Иван", "две\nстроки"), row(6, "Ольга", "")},
+		},
+		{
 			name:    "Excel's sep= line names the delimiter and is line 1",
 			in:      "sep=;\r\nИмя;Сумма\r\nИван;9 990,00\r\n",
 			header:  []string{"Имя", "Сумма"},
@@ -736,6 +743,7 @@ func FuzzSource(f *testing.F) {
 		"sep=;\r\na;b;\r\n1;\"x\r\ny\";z;\r\n2;3;\r\n",
 		"Email,Comment\na@b.ru,\"x\ny\",extra\nc@d.ru,plain\n",
 		"a,,b,b,\nDell 27\" 4K,,55°45'20\"N,\"q\"\"\",\n",
+		"sep=;\ra;b\r\"x\ry\";2\r;;\r3;\"oops\r4;5\r",
 	}
 	for i, s := range seeds {
 		f.Add([]byte(s), uint8(i%5), uint8(i%3))
