@@ -9,7 +9,7 @@ COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 PLATFORMS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64
 
-.PHONY: all build dist test vet vet-all tidy-check demo bench fuzz lint soak clean
+.PHONY: all build dist test vet vet-all tidy-check demo bench fuzz lint soak clean csv-spectrum
 
 all: build
 
@@ -39,9 +39,21 @@ vet-all: vet
 tidy-check:
 	$(GO) mod tidy -diff
 
-# Every test, with the race detector. CI runs this.
-test: vet
-	$(GO) test -race -count=1 -timeout 15m ./...
+# Every test, with the race detector. CI runs this. The csv-spectrum files are read by
+# importer's TestCSVSpectrum, which finds them through GCBATCH_CSV_SPECTRUM.
+test: vet csv-spectrum
+	GCBATCH_CSV_SPECTRUM=$(abspath $(CSV_SPECTRUM)) $(GO) test -race -count=1 -timeout 15m ./...
+
+# The public csv-spectrum suite (CSV files, each with the records it must read as), fetched with
+# npm into a git-ignored cache once; it is not copied into the repository.
+CSV_SPECTRUM_VERSION ?= 2.0.0
+CSV_SPECTRUM := .cache/csv-spectrum
+csv-spectrum: $(CSV_SPECTRUM)/package.json
+
+$(CSV_SPECTRUM)/package.json:
+	rm -rf $(CSV_SPECTRUM) && mkdir -p $(CSV_SPECTRUM)
+	cd $(CSV_SPECTRUM) && npm pack --silent csv-spectrum@$(CSV_SPECTRUM_VERSION) >/dev/null \
+		&& tar xf csv-spectrum-$(CSV_SPECTRUM_VERSION).tgz --strip-components=1 && rm csv-spectrum-$(CSV_SPECTRUM_VERSION).tgz
 
 # The whole story against the built-in simulator, in about a minute.
 demo: build

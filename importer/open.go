@@ -159,11 +159,11 @@ func createRejectsFor(dir string, in Input) (rejectSink, error) {
 
 // countInputRows counts a CSV file's rows for the progress bar; -1 (unknown) for a workbook,
 // whose rows are only known once read.
-func countInputRows(path string, in Input) (int, error) {
+func countInputRows(path string, in Input, opts SourceOptions) (int, error) {
 	if _, ok := in.(*Workbook); ok {
 		return -1, nil
 	}
-	return CountRows(path)
+	return CountRows(path, opts)
 }
 
 // describeInput says how a file was read, for validate's summary.

@@ -297,7 +297,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	fileRows, err := countInputRows(input, src)
+	fileRows, err := countInputRows(input, src, SourceOptions{Delimiter: m.CSV.Delimiter, Encoding: m.CSV.Encoding})
 	if err != nil {
 		fileRows = -1
 	}

@@ -34,6 +34,8 @@ const ErrorColumn = "error"
 //     writing the raw line of an unclosed quote would swallow the lines after it.
 //     An input with an `error` column of its own elsewhere gets `gcbatch_error` instead.
 //   - In windows-1251, characters the code page lacks (₽, emoji) become "?".
+//   - A "sep=;" first line in the input is written first here too.
+//   - In a file whose lines end with CR alone, line breaks inside cells are written as CR.
 //
 // A RejectWriter is safe for concurrent use; rows appear in the order Write is called.
 type RejectWriter struct {
@@ -79,11 +81,19 @@ func CreateRejects(path string, header []string, d Dialect) (*RejectWriter, erro
 		eol:    "\n",
 		cp1251: d.Encoding == EncodingWindows1251,
 	}
-	if d.CRLF {
+	switch {
+	case d.CRLF:
 		w.eol = "\r\n"
+	case d.CR:
+		w.eol = "\r"
 	}
 	if d.BOM && !w.cp1251 {
 		w.bw.Write(utf8BOM)
+	}
+	if d.Sep {
+		// The input named its delimiter for Excel; so does its reject file, so that it opens
+		// the same way in any locale and reads back with the same line numbers.
+		w.bw.WriteString("sep=" + string(w.delim) + w.eol)
 	}
 	cols := append([]string(nil), header...)
 	name, replace := errorColumn(header)
@@ -191,6 +201,11 @@ func (w *RejectWriter) writeRecord(cells []string) {
 		if i > 0 {
 			b = append(b, w.delim)
 		}
+		if w.eol == "\r" && strings.ContainsAny(c, "\r\n") {
+			// In a file whose lines end with CR alone, a line break inside a cell is a CR
+			// too: an LF would make the file read back as one with LF line ends.
+			c = strings.ReplaceAll(strings.ReplaceAll(c, "\r\n", "\r"), "\n", "\r")
+		}
 		if needsQuotes(c, w.delim) {
 			b = append(b, '"')
 			for {
@@ -240,13 +255,12 @@ func (w *RejectWriter) appendText(b []byte, s string) []byte {
 	if !w.cp1251 {
 		return append(b, s...)
 	}
-	table := cp1251Table()
 	for _, r := range s {
 		if r < utf8.RuneSelf {
 			b = append(b, byte(r))
 			continue
 		}
-		if c, ok := table[r]; ok {
+		if c, ok := charmap.Windows1251.EncodeRune(r); ok {
 			b = append(b, c)
 		} else {
 			b = append(b, '?')
@@ -254,14 +268,3 @@ func (w *RejectWriter) appendText(b []byte, s string) []byte {
 	}
 	return b
 }
-
-// cp1251Table maps the non-ASCII characters of windows-1251 to their bytes.
-var cp1251Table = sync.OnceValue(func() map[rune]byte {
-	m := make(map[rune]byte, 128)
-	for b := 0x80; b <= 0xFF; b++ {
-		if r := charmap.Windows1251.DecodeByte(byte(b)); r != utf8.RuneError {
-			m[r] = byte(b)
-		}
-	}
-	return m
-})

@@ -7,6 +7,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unicode/utf8"
+
+	"golang.org/x/text/encoding/charmap"
 )
 
 func TestRejectWriter(t *testing.T) {
@@ -241,5 +244,43 @@ func TestErrorColumn(t *testing.T) {
 				t.Errorf("errorColumn(%q) = %q, %v; want %q, %v", h, name, replace, tt.name, tt.replace)
 			}
 		})
+	}
+}
+
+// TestRejectWriterWindows1251EveryCharacter: every character of windows-1251 is written as its
+// own byte (through charmap.Windows1251, the same table the Source decodes with), so a reject
+// file gives back exactly the bytes the user had; what the code page lacks becomes "?".
+func TestRejectWriterWindows1251EveryCharacter(t *testing.T) {
+	t.Parallel()
+	var text []rune
+	var want []byte
+	for b := 0x80; b <= 0xFF; b++ {
+		r := charmap.Windows1251.DecodeByte(byte(b))
+		if r == utf8.RuneError || r == '"' || r == ';' {
+			continue
+		}
+		text = append(text, r)
+		want = append(want, byte(b))
+	}
+	text = append(text, '₽', '😀')
+	want = append(want, '?', '?')
+	path := filepath.Join(t.TempDir(), "r.csv")
+	w, err := CreateRejects(path, []string{"a"}, Dialect{Delimiter: ';', Encoding: EncodingWindows1251})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(Row{Cells: []string{string(text)}}, "x"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantFile := "a;error\n" + string(want) + ";x\n"
+	if string(got) != wantFile {
+		t.Fatalf("wrote\n%q\nwant\n%q", got, wantFile)
 	}
 }

@@ -171,14 +171,15 @@ func TestSource(t *testing.T) {
 			},
 		},
 		{
-			name:    "stray quotes",
-			in:      "a,b\n5\" screen,x\n\"ok\"tail,y\nfine,z\n",
+			name:    "a quote inside an unquoted cell is a literal character",
+			in:      "a,b\n5\" screen,x\nDell 27\" 4K,55°45'20\"N\n\"ok\"tail,y\nfine,z\n",
 			header:  []string{"a", "b"},
 			dialect: Dialect{Delimiter: ',', Encoding: "utf-8"},
 			rows: []got{
-				bad(2, `t.csv:2: column 1 "a": stray quote (a " inside a cell must be doubled and the whole cell quoted)`, `5" screen`, "x"),
-				bad(3, `t.csv:3: column 1 "a": stray quote (a " inside a cell must be doubled and the whole cell quoted)`, `ok"tail`, "y"),
-				row(4, "fine", "z"),
+				row(2, `5" screen`, "x"),
+				row(3, `Dell 27" 4K`, `55°45'20"N`),
+				bad(4, `t.csv:4: column 1 "a": text after the closing quote (a " inside a quoted cell must be doubled: "say ""hi""")`, `ok"tail`, "y"),
+				row(5, "fine", "z"),
 			},
 		},
 		{
@@ -200,9 +201,103 @@ func TestSource(t *testing.T) {
 			rows: []got{
 				bad(2, `t.csv:2: column 2 "b": quote is never closed`, "1", "oops"),
 				row(3, "2", "x"),
-				bad(4, `t.csv:4: column 2 "b": stray quote (a " inside a cell must be doubled and the whole cell quoted)`, "3", `y"z`),
+				bad(4, `t.csv:4: column 2 "b": text after the closing quote (a " inside a quoted cell must be doubled: "say ""hi""")`, "3", `y"z`),
 				row(5, "4", "w"),
 			},
+		},
+		{
+			name:    "a multi-line row with a cell too many is one reject, the next row reads",
+			in:      "Email,Comment\na@b.ru,\"x\ny\",extra\nc@d.ru,plain\n",
+			header:  []string{"Email", "Comment"},
+			dialect: Dialect{Delimiter: ',', Encoding: "utf-8"},
+			rows: []got{
+				bad(2, "t.csv:2: row has 3 cells, the header has 2", "a@b.ru", "x\ny", "extra"),
+				row(4, "c@d.ru", "plain"),
+			},
+		},
+		{
+			name:    "a multi-line row with a cell too few",
+			in:      "a;b;c\r\n\"one\r\ntwo\";2\r\n1;2;3\r\n",
+			header:  []string{"a", "b", "c"},
+			dialect: Dialect{Delimiter: ';', Encoding: "utf-8", CRLF: true},
+			rows: []got{
+				bad(2, "t.csv:2: row has 2 cells, the header has 3", "one\r\ntwo", "2"),
+				row(4, "1", "2", "3"),
+			},
+		},
+		{
+			name:    "CR line ends (the old Mac Excel's CSV)",
+			in:      "sep=;\rИмя;Заметка\r\rИван;\"две\rстроки\"\rОльга;\r",
+			header:  []string{"Имя", "Заметка"},
+			dialect: Dialect{Delimiter: ';', Encoding: "utf-8", CR: true, Sep: true},
+			rows:    []got{row(4, "Иван", "две\nстроки"), row(6, "Ольга", "")},
+		},
+		{
+			name:    "Excel's sep= line names the delimiter and is line 1",
+			in:      "sep=;\r\nИмя;Сумма\r\nИван;9 990,00\r\n",
+			header:  []string{"Имя", "Сумма"},
+			dialect: Dialect{Delimiter: ';', Encoding: "utf-8", CRLF: true, Sep: true},
+			rows:    []got{row(3, "Иван", "9 990,00")},
+		},
+		{
+			name:    "sep= with the same delimiter given, after a BOM",
+			in:      "\xEF\xBB\xBFsep=,\na,b\n1,2\n",
+			opts:    SourceOptions{Delimiter: ","},
+			header:  []string{"a", "b"},
+			dialect: Dialect{Delimiter: ',', Encoding: "utf-8", BOM: true, Sep: true},
+			rows:    []got{row(3, "1", "2")},
+		},
+		{
+			name:    "sep= names a delimiter detection would not pick",
+			in:      "SEP=|\na;b|c\n1;2|3\n",
+			header:  []string{"a;b", "c"},
+			dialect: Dialect{Delimiter: '|', Encoding: "utf-8", Sep: true},
+			rows:    []got{row(3, "1;2", "3")},
+		},
+		{
+			name:    "sep= written back quoted and with trailing delimiters",
+			in:      "\"sep=;\";;\na;b\n1;2\n",
+			header:  []string{"a", "b"},
+			dialect: Dialect{Delimiter: ';', Encoding: "utf-8", Sep: true},
+			rows:    []got{row(3, "1", "2")},
+		},
+		{
+			name:    "sep=tab",
+			in:      "sep=\t\na\tb\n1\t2\n",
+			header:  []string{"a", "b"},
+			dialect: Dialect{Delimiter: '\t', Encoding: "utf-8", Sep: true},
+			rows:    []got{row(3, "1", "2")},
+		},
+		{
+			name:    "a first line that only starts like sep= is the header",
+			in:      "sep=x;y\n1;2\n",
+			header:  []string{"sep=x", "y"},
+			dialect: Dialect{Delimiter: ';', Encoding: "utf-8"},
+			rows:    []got{row(2, "1", "2")},
+		},
+		{
+			name:    "a delimiter at the end of every line is no column",
+			in:      "a;b;c;\r\n1;2;3;\r\n4;;;\r\n7;8;9\r\n",
+			header:  []string{"a", "b", "c"},
+			dialect: Dialect{Delimiter: ';', Encoding: "utf-8", CRLF: true},
+			rows:    []got{row(2, "1", "2", "3"), row(3, "4", "", ""), row(4, "7", "8", "9")},
+		},
+		{
+			name:    "empty unnamed columns at the end, and data in one",
+			in:      "a,b,,\n1,2,,\n3,4\n5,6,x,\n",
+			header:  []string{"a", "b"},
+			dialect: Dialect{Delimiter: ',', Encoding: "utf-8"},
+			rows: []got{
+				row(2, "1", "2"), row(3, "3", "4"),
+				bad(4, "t.csv:4: row has 3 cells, the header has 2", "5", "6", "x"),
+			},
+		},
+		{
+			name:    "names used twice and unnamed columns inside are kept",
+			in:      "E-mail,Тег,,Тег\na@b.ru,x,,y\n",
+			header:  []string{"E-mail", "Тег", "", "Тег"},
+			dialect: Dialect{Delimiter: ',', Encoding: "utf-8"},
+			rows:    []got{row(2, "a@b.ru", "x", "", "y")},
 		},
 		{
 			name:    "unclosed quote on the last line",
@@ -329,9 +424,11 @@ func TestSourceOpenErrors(t *testing.T) {
 		{name: "empty", in: "", want: "t.csv: the file is empty", is: ErrEmptyFile},
 		{name: "BOM only", in: "\xEF\xBB\xBF", want: "t.csv: the file is empty", is: ErrEmptyFile},
 		{name: "blank lines only", in: "\n\r\n  \n", want: "the file is empty", is: ErrEmptyFile},
-		{name: "duplicate names", in: "E-mail,Имя,E-mail\n", want: `t.csv:1: header: columns 1 and 3 are both named "E-mail"`},
-		{name: "empty name", in: "a,,c\n", want: "t.csv:1: header: column 2 has no name"},
-		{name: "trailing delimiter in header", in: "a;b;\n1;2;\n", want: "t.csv:1: header: column 3 has no name"},
+		{name: "no names", in: "\"\",\" \"\n1,2\n", want: "t.csv:1: header: no column has a name"},
+		{name: "sep= and another delimiter given", in: "sep=;\na;b\n", opts: SourceOptions{Delimiter: ","},
+			want: `t.csv:1: the file's first line says sep=;, but the mapping says csv: {delimiter: ","}`},
+		{name: "sep= with a delimiter gcbatch does not read", in: "sep=:\na:b\n", want: `t.csv:1: the first line "sep=:" names a delimiter gcbatch does not read`},
+		{name: "sep= line only", in: "sep=;\r\n", want: "t.csv: the file is empty", is: ErrEmptyFile},
 		{name: "broken header", in: "a,\"b\n", want: `t.csv:1: header: column 2: quote is never closed`},
 		{name: "ambiguous delimiter", in: "a;b,c\n1;2,3\n", want: `cannot tell the delimiter: it could be "," or ";"; set it in the mapping, e.g. csv: {delimiter: ","}`},
 		{name: "no consistent delimiter", in: "a;b\n1,2\n3|4\n", want: `set it in the mapping, e.g. csv: {delimiter: ";"}`},
@@ -442,7 +539,7 @@ func TestOpenSourceAndCountRows(t *testing.T) {
 		{"quoted line breaks", "a,b\n\"x\ny\",1\n\"\"\"\",\"p\n\nq\"\n", 2},
 		{"header only", "a,b\n", 0},
 		{"BOM", "\xEF\xBB\xBFa,b\n1,2\n", 1},
-		{"stray quote inside a cell", "a,b\n5\" screen,x\n2,y\n", 2},
+		{"quote inside a cell", "a,b\n5\" screen,x\n2,y\n", 2},
 		{"lines longer than the counting buffer", "a,b\n\"" + strings.Repeat("x\n", 300<<10) + "\"," + strings.Repeat("y", 300<<10) + "\n1,2\n", 2},
 		{"generated contacts", func() string {
 			var b bytes.Buffer
@@ -466,7 +563,7 @@ func TestOpenSourceAndCountRows(t *testing.T) {
 			if err := os.WriteFile(path, []byte(tt.in), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			n, err := CountRows(path)
+			n, err := CountRows(path, SourceOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -489,7 +586,7 @@ func TestOpenSourceAndCountRows(t *testing.T) {
 	if _, err := OpenSource(filepath.Join(t.TempDir(), "missing.csv"), SourceOptions{}); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("OpenSource of a missing file: %v", err)
 	}
-	if _, err := CountRows(filepath.Join(t.TempDir(), "missing.csv")); !errors.Is(err, os.ErrNotExist) {
+	if _, err := CountRows(filepath.Join(t.TempDir(), "missing.csv"), SourceOptions{}); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("CountRows of a missing file: %v", err)
 	}
 }
@@ -643,6 +740,10 @@ func FuzzSource(f *testing.F) {
 		"\n\na,b\n,\n;;\n1,2",
 		"a,b\n\"",
 		"a,b\n1,\"\"\"",
+		"sep=;\r\na;b;\r\n1;\"x\r\ny\";z;\r\n2;3;\r\n",
+		"Email,Comment\na@b.ru,\"x\ny\",extra\nc@d.ru,plain\n",
+		"a,,b,b,\nDell 27\" 4K,,55°45'20\"N,\"q\"\"\",\n",
+		"sep=;\ra;b\r\"x\ry\";2\r;;\r3;\"oops\r4;5\r",
 	}
 	for i, s := range seeds {
 		f.Add([]byte(s), uint8(i%5), uint8(i%3))
@@ -657,6 +758,7 @@ func FuzzSource(f *testing.F) {
 		}
 		var valid []Row
 		prev := 1
+		nrows := 0
 		for n := 0; ; n++ {
 			if n > len(in)+1 {
 				t.Fatalf("more rows than bytes: Next does not advance")
@@ -672,12 +774,30 @@ func FuzzSource(f *testing.F) {
 				t.Fatalf("row line %d after %d", r.Line, prev)
 			}
 			prev = r.Line
+			nrows++
 			if r.Err == nil && len(r.Cells) != len(s.Header()) {
 				t.Fatalf("line %d: %d cells without an error, header has %d", r.Line, len(r.Cells), len(s.Header()))
 			}
 			if r.Err == nil && s.Dialect().Encoding == EncodingUTF8 {
 				valid = append(valid, r)
 			}
+		}
+		// The row counter finds the same rows (issue 18.7).
+		c, err := newSource(bytes.NewReader(in), "f.csv", opts, true)
+		if err != nil {
+			t.Fatalf("counting: %v", err)
+		}
+		counted := 0
+		for {
+			if _, err := c.Next(); errors.Is(err, io.EOF) {
+				break
+			} else if err != nil {
+				t.Fatalf("counting: %v", err)
+			}
+			counted++
+		}
+		if counted != nrows {
+			t.Fatalf("the counter found %d rows, Next %d", counted, nrows)
 		}
 		if len(valid) == 0 {
 			return
