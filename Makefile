@@ -1,5 +1,6 @@
-# gcbatch — the project's front door. Needs Go (1.26) and nothing else: modules come from the Go
-# module proxy on first use.
+# gcbatch — the project's front door. Needs Go (1.26): modules come from the Go module proxy on
+# first use. `make test` also uses npm (shipped with Node.js) once, to fetch the public csv-spectrum
+# test files into .cache/.
 GO      ?= go
 BIN     ?= bin/gcbatch
 FUZZTIME ?= 5s
