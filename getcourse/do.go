@@ -37,6 +37,7 @@ type callSpec struct {
 	idempotent bool
 	collect    bool // an export collection (BudgetCall.Collect)
 	stream     bool // OpenExport: a large ready answer is handed back unread
+	probe      bool // CheckImportAPI's own call: an empty page is not probed again
 }
 
 // reply is a classified successful answer.
@@ -147,6 +148,16 @@ func (c *Client) do(ctx context.Context, s callSpec) (*reply, error) {
 		retryAfter = aerr.RetryAfter
 		if info.emptyHTML {
 			emptyHTML++
+			if !s.probe && !isExportPath(s.path) && aerr.Kind == KindProtocol {
+				// An empty page on an import call is a glitch, or a plan without the import
+				// API, which writes nothing. A call that cannot create anything tells them
+				// apart before this call is retried or, if it is not idempotent, left in doubt.
+				if perr := c.CheckImportAPI(ctx); KindOf(perr) == KindNoImportAPI {
+					last = &APIError{Kind: KindNoImportAPI, Method: s.method, Path: s.path,
+						HTTPStatus: aerr.HTTPStatus, Message: noImportAPIMessage}
+					return backoff.Permanent(last)
+				}
+			}
 		}
 		if !mayRetry(s, aerr, info) {
 			return backoff.Permanent(aerr)

@@ -50,7 +50,7 @@ type exportWriter struct {
 
 func (s *Sim) writeExport(w *bufio.Writer, e *export, sn *snap, now time.Time) {
 	t := now.In(msk)
-	x := &exportWriter{rw: rowWriter{w: w, ascii: s.cfg.EscapeUnicode}, e: e, sn: sn, nowY: t.Year(),
+	x := &exportWriter{rw: rowWriter{w: w, ascii: s.cfg.EscapeUnicode, numbers: s.cfg.NumericItems}, e: e, sn: sn, nowY: t.Year(),
 		nowMD: int(t.Month())*100 + t.Day(), groups: map[int64]string{}}
 	for _, g := range sn.groups {
 		x.groups[g.id] = g.name
