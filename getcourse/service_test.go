@@ -114,7 +114,9 @@ func TestStartExportNotRetriedOnceWritten(t *testing.T) {
 
 func TestGroupMembersWithoutFilter(t *testing.T) {
 	t.Parallel()
-	f := newFake(t, func(n int, w http.ResponseWriter, r *http.Request) { writeJSON(w, `{"success":true,"info":{"export_id":7}}`) })
+	f := newFake(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, `{"success":true,"info":{"export_id":7}}`)
+	})
 	c := newTestClient(t, f.URL)
 	if id, err := c.StartExport(t.Context(), ExportRequest{Object: ExportGroupUsers, GroupID: 3}); err != nil || id != 7 {
 		t.Fatalf("StartExport = %d, %v", id, err)
