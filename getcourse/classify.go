@@ -333,9 +333,10 @@ func transportMessage(err error) string {
 }
 
 // noImportAPIMessage explains KindNoImportAPI: what the service did and what to do.
-const noImportAPIMessage = "GetCourse answers import calls with an empty page while its export API works: " +
-	"the account's plan does not include the import API (a trial account, or a plan without API access), " +
-	"so nothing was written. Switch the plan (GetCourse: Настройки → Тариф / API), then rerun the same command"
+const noImportAPIMessage = "GetCourse answers import calls with an empty page (HTTP 200, no content), also a call " +
+	"that cannot create anything: the account's plan does not include the import API (a trial account, or a plan " +
+	"without API access; exports may still work), and nothing was written. Switch the plan (GetCourse: Настройки → " +
+	"Тариф / API), then rerun the same command"
 
 // fatalTransport places the network failures that no retry can mend: a certificate this
 // system does not trust, and a host name that does not resolve. Each says why in words; the

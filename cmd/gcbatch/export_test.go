@@ -115,9 +115,9 @@ func TestExportCommand(t *testing.T) {
 			t.Errorf("not Excel-style: %.200q", b)
 		}
 	})
-	t.Run("910 for an unknown export", func(t *testing.T) {
+	t.Run("an unknown export is gone", func(t *testing.T) {
 		code, stdout, stderr := e.gcbatch(t.Context(), exportArgs("export", "fetch", "987654", "-o", e.path("none.csv"))...)
-		if code != 1 || !strings.Contains(stderr, "910") {
+		if code != 1 || !strings.Contains(stderr, "Объект не найден") || !strings.Contains(stderr, "no longer has export 987654") {
 			t.Errorf("exit %d: %s", code, stderr)
 		}
 		noKey(t, e.key, stdout, stderr)

@@ -245,7 +245,8 @@ type filters struct {
 	created, payed, finished, statusChanged, added dayRange
 	status                                         string
 	emails                                         []string
-	userID, inGroup                                int64
+	userIDs                                        []int64 // user_id: an id or a comma list [client]
+	inGroup                                        int64
 	fail                                           bool
 }
 
@@ -315,16 +316,20 @@ func (s *Sim) parseFilters(r *http.Request, object string) (filters, *reply) {
 					f.emails = append(f.emails, e)
 				}
 			}
-		case "user_id", "user_in_group":
+		case "user_id":
+			for part := range strings.SplitSeq(v, ",") {
+				id, err := strconv.ParseInt(strings.TrimSpace(part), 10, 64)
+				if err != nil || id <= 0 {
+					return bad(908, txtBadFilterVal+k)
+				}
+				f.userIDs = append(f.userIDs, id)
+			}
+		case "user_in_group":
 			id, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || id <= 0 {
 				return bad(908, txtBadFilterVal+k)
 			}
-			if name == "user_id" {
-				f.userID = id
-			} else {
-				f.inGroup = id
-			}
+			f.inGroup = id
 		}
 		if rng != nil {
 			if sub != "" && sub != "from" && sub != "to" {

@@ -2,6 +2,7 @@ package gcsim
 
 import (
 	"bufio"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -367,7 +368,7 @@ func (x *exportWriter) dealRow(d *dealView, paymentID int64) {
 	}
 	if !f.created.has(d.created) || !f.payed.has(d.payed) || !f.finished.has(d.finished) ||
 		!f.statusChanged.has(d.statusChanged) || (f.status != "" && f.status != d.status) ||
-		(f.userID != 0 && f.userID != d.userID) {
+		(len(f.userIDs) > 0 && !slices.Contains(f.userIDs, d.userID)) {
 		return
 	}
 	if f.inGroup != 0 {
