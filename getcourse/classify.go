@@ -64,14 +64,14 @@ func classify(a answer, key string) (*envelope, *APIError) {
 	ctype := mediaType(a.header)
 	if len(body) == 0 {
 		switch {
-		case a.status == http.StatusOK && ctype == "text/html":
+		case a.status == http.StatusOK && emptyPageType(ctype):
 			if a.emptyHTMLBefore+1 >= emptyHTMLRepeats {
 				if !isExportPath(a.path) {
 					return nil, mk(KindNoImportAPI, noImportAPIMessage)
 				}
 				return nil, mk(KindPlan, "the service keeps answering with an empty page: the account's plan has no API access (GetCourse: Настройки → API, or a paid plan)")
 			}
-			return nil, mk(KindProtocol, "an empty page instead of an answer (HTTP 200, text/html)")
+			return nil, mk(KindProtocol, "an empty page instead of an answer (HTTP 200, no content)")
 		case a.status >= 400:
 			return nil, statusError(a, mk, "")
 		}
@@ -279,6 +279,11 @@ func mediaType(h http.Header) string {
 	}
 	return mt
 }
+
+// emptyPageType reports whether an empty HTTP 200 answer of this media type is the "empty
+// page" a plan without the API gives: text/html as observed, or no type at all (a server that
+// sends nothing sends no type either). An empty application/json body is a glitch.
+func emptyPageType(ctype string) bool { return ctype == "text/html" || ctype == "" }
 
 func looksHTML(body []byte, ctype string) bool {
 	return ctype == "text/html" || ctype == "application/xhtml+xml" || (len(body) > 0 && body[0] == '<')

@@ -68,6 +68,8 @@ func TestClassify(t *testing.T) {
 		{name: "empty html once is a glitch", path: importPath, status: 200, header: htmlH, kind: KindProtocol},
 		{name: "empty html twice is still a glitch", path: importPath, status: 200, header: htmlH, emptyHTML: 1, kind: KindProtocol},
 		{name: "empty html a third time is no import API", path: importPath, status: 200, header: htmlH, emptyHTML: 2, kind: KindNoImportAPI, msg: "plan does not include the import API"},
+		{name: "empty page without a type, a third time", path: "/pl/api/deals", status: 200, emptyHTML: 2, kind: KindNoImportAPI},
+		{name: "empty page without a type once", path: "/pl/api/deals", status: 200, kind: KindProtocol},
 		{name: "empty html a third time on export is the plan", path: exportPath, status: 200, header: htmlH, emptyHTML: 2, kind: KindPlan},
 		{name: "empty json body", path: importPath, status: 200, header: jsonH, kind: KindProtocol, msg: "empty"},
 		{name: "empty 502", path: importPath, status: 502, kind: KindServer},

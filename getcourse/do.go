@@ -352,7 +352,7 @@ func (c *Client) send(req *http.Request) (*http.Response, error) {
 func (c *Client) finishAnswer(a answer, resp *http.Response, finish func(), info attemptInfo) (*reply, *APIError, attemptInfo, error) {
 	resp.Body.Close()
 	finish()
-	info.emptyHTML = a.status == http.StatusOK && len(bytes.TrimSpace(a.body)) == 0 && mediaType(a.header) == "text/html"
+	info.emptyHTML = a.status == http.StatusOK && len(bytes.TrimSpace(a.body)) == 0 && emptyPageType(mediaType(a.header))
 	env, aerr := classify(a, c.key)
 	if aerr != nil {
 		return nil, aerr, info, nil
