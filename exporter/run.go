@@ -414,10 +414,11 @@ func (o *Options) log(msg string, args ...any) {
 var errWaitOver = errors.New("--wait ran out")
 
 // bounded derives a context that ends at deadline (by o.Now), or CallGrace from now if that is
-// later, unless release is called first; over reports whether that bound is what ended it. A
-// call made with it cannot outlast --wait by more than CallGrace, whatever the client's own
-// timeouts and retries. Release must be called when the call and anything read from it (a
-// streamed export) are done.
+// later. A call made with it cannot outlast --wait by more than CallGrace, whatever the
+// client's own timeouts and retries. Once the call has returned, over disarms the bound and
+// reports whether it had already ended the context (then anything read from it is cut too); a
+// streamed export read after over is not bounded. Release must be called when the call and
+// anything read from it are done.
 func (o *Options) bounded(ctx context.Context, deadline time.Time) (bctx context.Context, release func(), over func() bool) {
 	bctx, cancel := context.WithCancelCause(ctx)
 	t := time.AfterFunc(max(deadline.Sub(o.Now()), o.CallGrace), func() { cancel(errWaitOver) })
@@ -425,6 +426,10 @@ func (o *Options) bounded(ctx context.Context, deadline time.Time) (bctx context
 			t.Stop()
 			cancel(nil)
 		}, func() bool {
+			if t.Stop() {
+				return false
+			}
+			<-bctx.Done() // fired: its cancel is running or has run
 			return errors.Is(context.Cause(bctx), errWaitOver)
 		}
 }
@@ -561,9 +566,15 @@ func collect(ctx context.Context, c Client, id int64, o *Options, out *output, r
 		asked := o.Now()
 		bctx, release, over := o.bounded(ctx, deadline)
 		body, err := c.OpenExport(bctx, id)
+		cut := over() // the download that may follow is not bounded by --wait
 		res.Polls++
 		if o.Progress != nil {
 			o.Progress.Polls.Add(1)
+		}
+		if err == nil && cut {
+			body.Close()
+			release()
+			return &WaitExpiredError{ExportID: id, Wait: o.Wait}
 		}
 		if err == nil {
 			o.log("export ready", "export_id", id, "polls", res.Polls)
@@ -577,7 +588,6 @@ func collect(ctx context.Context, c Client, id int64, o *Options, out *output, r
 			}
 			return err
 		}
-		cut := over()
 		release()
 		o.log("export poll", "export_id", id, "poll", res.Polls, "answer", getcourse.KindOf(err).String(), "error", err.Error())
 		if cut {

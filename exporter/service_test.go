@@ -162,3 +162,55 @@ func TestNumbersInItemsWrittenExactly(t *testing.T) {
 		t.Errorf("got\n%s\nwant\n%s", out, want)
 	}
 }
+
+// slowTail writes the first 128 KiB of an answer at once and the rest in small pieces with
+// pauses, like a large export arriving over a slow link.
+type slowTail struct {
+	http.ResponseWriter
+	n int
+}
+
+func (w *slowTail) Write(p []byte) (int, error) {
+	done := 0
+	for len(p) > 0 {
+		k := len(p)
+		if w.n >= 128<<10 {
+			k = min(k, 8<<10)
+			w.ResponseWriter.(http.Flusher).Flush()
+			time.Sleep(10 * time.Millisecond)
+		}
+		m, err := w.ResponseWriter.Write(p[:k])
+		w.n += m
+		done += m
+		if err != nil {
+			return done, err
+		}
+		p = p[k:]
+	}
+	return done, nil
+}
+
+func (w *slowTail) Flush() { w.ResponseWriter.(http.Flusher).Flush() }
+
+// TestDownloadNotBoundedByWait: --wait bounds the calls before the download, not the download
+// of a ready export, which may take longer than what is left of the wait.
+func TestDownloadNotBoundedByWait(t *testing.T) {
+	slow := func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.Contains(r.URL.Path, "/exports/") {
+				w = &slowTail{ResponseWriter: w}
+			}
+			h.ServeHTTP(w, r)
+		})
+	}
+	e := newSimEnv(t, gcsim.Config{SeedUsers: 3000, ExportDelay: -1}, checkpoint.BudgetConfig{}, slow)
+	o := e.options("u.csv")
+	o.PollInitial, o.Wait, o.CallGrace = time.Millisecond, 100*time.Millisecond, 100*time.Millisecond
+	res, err := Run(t.Context(), e.client, usersAll, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Rows != 3000 || res.Download < o.Wait {
+		t.Errorf("%d rows in %v; want all 3000, downloaded for longer than --wait", res.Rows, res.Download)
+	}
+}
