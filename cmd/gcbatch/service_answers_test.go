@@ -317,3 +317,35 @@ func TestServiceReadOnlyKey(t *testing.T) {
 		t.Errorf("export with the read-only key: exit %d: %s", code, errOut)
 	}
 }
+
+// TestServiceSimKnobs: gcbatch sim takes the knobs for the less common answers, refuses
+// nonsense, and its help lists the answers that are still guesses.
+func TestServiceSimKnobs(t *testing.T) {
+	t.Parallel()
+	o := &simOptions{Key: "k", Plan: "trial", ReadOnlyKey: "ro", Lifetime: time.Minute, StatusPolls: 2, Numeric: true,
+		StartDelay: time.Second, SlowDelay: time.Second, ExportBudget: "100/2h", Shape: "real"}
+	cfg, err := o.simConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Plan != "trial" || cfg.ReadOnlyKey != "ro" || cfg.ExportLifetime != time.Minute || cfg.StatusPolls != 2 ||
+		!cfg.NumericItems || cfg.StartDelay != time.Second {
+		t.Errorf("config %+v", cfg)
+	}
+	for _, bad := range []func(o *simOptions){
+		func(o *simOptions) { o.Plan = "gold" },
+		func(o *simOptions) { o.ReadOnlyKey = o.Key },
+		func(o *simOptions) { o.StatusPolls = -1 },
+	} {
+		b := *o
+		bad(&b)
+		if _, err := b.simConfig(); err == nil {
+			t.Errorf("accepted %+v", b)
+		}
+	}
+	e := newImportEnv(t, gcsim.Config{})
+	code, out, _ := e.gcbatch(t.Context(), "sim", "--help")
+	if code != 0 || !strings.Contains(out, "still guesses") || !strings.Contains(out, "Объект не найден") || !strings.Contains(out, "--read-only-key") {
+		t.Errorf("sim --help: exit %d\n%s", code, out)
+	}
+}
