@@ -158,7 +158,7 @@ type StartInDoubtError struct {
 }
 
 func (e *StartInDoubtError) Error() string {
-	why := "its answer was lost"
+	why := "no usable answer came back"
 	if e.Wait > 0 {
 		why = fmt.Sprintf("no answer came within --wait %s", e.Wait)
 	}

@@ -338,8 +338,8 @@ func transportMessage(err error) string {
 }
 
 // noImportAPIMessage explains KindNoImportAPI: what the service did and what to do.
-const noImportAPIMessage = "GetCourse answers import calls with an empty page (HTTP 200, no content), also a call " +
-	"that cannot create anything: the account's plan does not include the import API (a trial account, or a plan " +
+const noImportAPIMessage = "GetCourse answers import calls, even one that cannot create anything, with an empty " +
+	"page (HTTP 200, no content): the account's plan does not include the import API (a trial account, or a plan " +
 	"without API access; exports may still work), and nothing was written. Switch the plan (GetCourse: Настройки → " +
 	"Тариф / API), then rerun the same command"
 

@@ -219,7 +219,15 @@ func mayRetry(s callSpec, aerr *APIError, info attemptInfo) bool {
 			return ok
 		}
 		aerr.InDoubt = true
-	case KindServer, KindProtocol, KindUnknown:
+	case KindUnknown:
+		if isExportPath(s.path) {
+			// On the export API an unknown kind is an explicit refusal in the API's own
+			// envelope (an unknown error_code): the service understood and did nothing.
+			ok, _ := retryable(aerr)
+			return ok
+		}
+		aerr.InDoubt = true
+	case KindServer, KindProtocol:
 		aerr.InDoubt = true
 	}
 	return false

@@ -185,3 +185,20 @@ func TestAccountFieldsContextType(t *testing.T) {
 		}
 	}
 }
+
+func TestStartExportRefusedIsNotInDoubt(t *testing.T) {
+	t.Parallel()
+	f := newFake(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		if n == 1 {
+			writeJSON(w, `{"success":false,"error":true,"error_message":"Что-то новое","error_code":999}`)
+			return
+		}
+		writeJSON(w, `{"success":true,"info":{"export_id":8}}`)
+	})
+	c := newTestClient(t, f.URL)
+	// An explicit refusal in the API's envelope started nothing: retried like a read.
+	id, err := c.StartExport(t.Context(), ExportRequest{Object: ExportUsers, Filters: []Filter{{Name: "status", Value: "active"}}})
+	if err != nil || id != 8 || len(f.requests()) != 2 {
+		t.Fatalf("StartExport = %d, %v after %d requests", id, err, len(f.requests()))
+	}
+}
