@@ -767,8 +767,8 @@ func sleep(ctx context.Context, d time.Duration) error {
 
 // output is the destination: a temporary file beside the target, renamed when complete, or
 // standard output. The temporary file is created when the download starts (open), so that a
-// ".part" file exists only while rows are being written: one left behind by a killed process is
-// stale, and the next export to the same target removes it (staleParts).
+// ".part" file exists only while rows are being written; one left behind by a killed process
+// is removed by the next export to the same target (removeStaleParts).
 type output struct {
 	target string
 	f      *os.File
@@ -778,9 +778,16 @@ type output struct {
 }
 
 // staleParts is how long a temporary ".part" file of the target may go unmodified before the
-// next export to the same target takes it for the remains of a killed run and removes it. A
-// live download writes continuously (the client's watchdog ends one that stalls for 30 s).
+// next export to the same target takes it for the remains of a killed run and removes it,
+// whoever wrote it. A part whose name carries the id of a process that no longer runs on this
+// machine is removed at once (partPattern).
 const staleParts = time.Hour
+
+// partPattern is the name of a temporary file of base: hidden, the writer's process id, a
+// random part (os.CreateTemp's *), ".part".
+func partPattern(base string) string {
+	return "." + base + "." + strconv.Itoa(os.Getpid()) + "-*.part"
+}
 
 func createOutput(o Options) (*output, error) {
 	if o.Output == "" {
@@ -796,7 +803,7 @@ func createOutput(o Options) (*output, error) {
 	removeStaleParts(dir, base, o.Now())
 	// A file is made and removed now, before any call, so that a folder that is missing or not
 	// writable costs no budget. CreateTemp makes it 0600.
-	f, err := os.CreateTemp(dir, "."+base+".*.part")
+	f, err := os.CreateTemp(dir, partPattern(base))
 	if err != nil {
 		return nil, &OutputError{Err: err}
 	}
@@ -848,9 +855,9 @@ func fileKind(m os.FileMode) string {
 	return "a special file"
 }
 
-// removeStaleParts removes the temporary files of target that no run has written to for
-// staleParts: the remains of a download that was killed. Errors are ignored (a file that
-// cannot be removed is only clutter).
+// removeStaleParts removes the temporary files of target left by downloads that were killed:
+// those whose writer's process no longer runs, and any untouched for staleParts. Errors are
+// ignored (a file that cannot be removed is only clutter).
 func removeStaleParts(dir, base string, now time.Time) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -862,10 +869,26 @@ func removeStaleParts(dir, base string, now time.Time) {
 		if !strings.HasPrefix(name, prefix) || !strings.HasSuffix(name, ".part") || !e.Type().IsRegular() {
 			continue
 		}
-		if info, err := e.Info(); err == nil && now.Sub(info.ModTime()) > staleParts {
+		stale := false
+		if pid, ok := partWriter(strings.TrimPrefix(name, prefix)); ok && pid != os.Getpid() && !processAlive(pid) {
+			stale = true
+		} else if info, err := e.Info(); err == nil && now.Sub(info.ModTime()) > staleParts {
+			stale = true
+		}
+		if stale {
 			os.Remove(filepath.Join(dir, name))
 		}
 	}
+}
+
+// partWriter reads the process id out of the end of a temporary file's name, "PID-RANDOM.part".
+func partWriter(rest string) (int, bool) {
+	pid, _, ok := strings.Cut(rest, "-")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.Atoi(pid)
+	return n, err == nil && n > 0
 }
 
 // open creates the temporary file beside the target; standard output needs nothing.
@@ -875,7 +898,7 @@ func (out *output) open(now time.Time) error {
 	}
 	dir, base := splitTarget(out.target)
 	removeStaleParts(dir, base, now)
-	f, err := os.CreateTemp(dir, "."+base+".*.part")
+	f, err := os.CreateTemp(dir, partPattern(base))
 	if err != nil {
 		return &OutputError{Err: err}
 	}

@@ -2,8 +2,10 @@ package exporter
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -114,6 +116,16 @@ func TestGroupMembersUnfiltered(t *testing.T) {
 	}
 }
 
+// deadPID returns the id of a process that has just ended: this test binary run to do nothing.
+func deadPID(t *testing.T) int {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd.Process.Pid
+}
+
 func TestStalePartsRemoved(t *testing.T) {
 	dir := t.TempDir()
 	target := filepath.Join(dir, "users.csv")
@@ -121,7 +133,9 @@ func TestStalePartsRemoved(t *testing.T) {
 	stale := filepath.Join(dir, ".users.csv.123.part")
 	fresh := filepath.Join(dir, ".users.csv.456.part")
 	other := filepath.Join(dir, ".deals.csv.789.part")
-	for _, p := range []string{stale, fresh, other} {
+	killed := filepath.Join(dir, fmt.Sprintf(".users.csv.%d-42.part", deadPID(t)))
+	live := filepath.Join(dir, fmt.Sprintf(".users.csv.%d-43.part", os.Getpid()))
+	for _, p := range []string{stale, fresh, other, killed, live} {
 		if err := os.WriteFile(p, []byte("partial"), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -134,16 +148,18 @@ func TestStalePartsRemoved(t *testing.T) {
 		t.Fatal(err)
 	}
 	out.discard()
-	if _, err := os.Stat(stale); !os.IsNotExist(err) {
-		t.Error("the stale part of the target was kept")
+	for _, p := range []string{stale, killed} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("%s was kept", filepath.Base(p))
+		}
 	}
-	for _, p := range []string{fresh, other} {
+	for _, p := range []string{fresh, other, live} {
 		if _, err := os.Stat(p); err != nil {
 			t.Errorf("%s was removed: %v", filepath.Base(p), err)
 		}
 	}
 	left, _ := filepath.Glob(filepath.Join(dir, ".users.csv.*.part"))
-	if len(left) != 1 {
+	if len(left) != 2 {
 		t.Errorf("parts left: %v (createOutput must not leave its own)", left)
 	}
 }

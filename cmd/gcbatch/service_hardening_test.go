@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -110,12 +112,19 @@ func TestServiceColumnsKeepTheExport(t *testing.T) {
 }
 
 // TestServiceStalePartRemoved: a temporary file left by a killed download of the same target
-// is removed by the next export; a fresh one (another run writing now) is left alone.
+// is removed by the next export (at once when its writer's process is gone, else after an
+// hour untouched); a fresh one of a live writer is left alone.
 func TestServiceStalePartRemoved(t *testing.T) {
 	t.Parallel()
 	e := newImportEnv(t, gcsim.Config{SeedUsers: 3, ExportDelay: -1})
-	stale, fresh := e.path(".u.csv.111.part"), e.path(".u.csv.222.part")
-	for _, p := range []string{stale, fresh} {
+	// A process that has ended: the test binary run to do nothing.
+	dead := exec.Command(os.Args[0], "-test.run=^$")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	stale, fresh := e.path(".u.csv.111.part"), e.path(fmt.Sprintf(".u.csv.%d-1.part", os.Getpid()))
+	killed := e.path(fmt.Sprintf(".u.csv.%d-2.part", dead.Process.Pid))
+	for _, p := range []string{stale, fresh, killed} {
 		if err := os.WriteFile(p, []byte("id,Email\n1,"), 0o600); err != nil {
 			t.Fatal(err)
 		}
