@@ -41,9 +41,10 @@
 //
 // The file is written to a hidden temporary file (mode 0600) beside the target and renamed
 // over it only when complete and synced: a crash or a broken download never leaves half an
-// export under the final name. The temporary file is created when the download starts, and one
-// left by a killed run (untouched for an hour) is removed by the next export to the same
-// target. A target that is not a regular file (a symbolic link, a device, a FIFO) is refused,
+// export under the final name. The temporary file is created when the download starts and
+// its name carries the writer's process id: one left by a killed run is removed by the next
+// export to the same target (at once when that process is gone, else once untouched for an
+// hour). A target that is not a regular file (a symbolic link, a device, a FIFO) is refused,
 // since the rename would replace it. CSV is RFC 4180 (quotes only where needed) with a choice of
 // delimiter, an optional UTF-8 BOM and CRLF; JSONL writes one object per item keyed by the
 // header. Columns picks and renames columns; Normalize rewrites Russian money and service
