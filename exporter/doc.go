@@ -10,7 +10,11 @@
 // through 905 (another export is being built on the account) on a growing interval, and
 // commits the export id to the state file before the first poll. It then polls exports/{id}
 // on an interval that grows by half from Options.PollInitial to Options.PollMax, never past
-// Options.Wait: 909 means poll again, 910 marks the export failed (a rerun starts a new one).
+// Options.Wait: 909, or a success that carries only info.status ("processing"), means poll
+// again; 910 marks the export failed (a rerun starts a new one); «Объект не найден» (the service
+// no longer has it) marks it failed and Run starts it afresh, once per run. Every call before
+// the download is bounded by Options.Wait (plus Options.CallGrace at the very end), and a start
+// whose request went out unanswered is not repeated (StartInDoubtError).
 // When the export is ready the body is streamed into the output and the export is marked
 // collected. A run that is killed, times out or loses its connection leaves the export
 // pending, so the same command picks it up.
@@ -37,7 +41,11 @@
 //
 // The file is written to a hidden temporary file (mode 0600) beside the target and renamed
 // over it only when complete and synced: a crash or a broken download never leaves half an
-// export under the final name. CSV is RFC 4180 (quotes only where needed) with a choice of
+// export under the final name. The temporary file is created when the download starts and
+// its name carries the writer's process id: one left by a killed run is removed by the next
+// export to the same target (at once when that process is gone, else once untouched for an
+// hour). A target that is not a regular file (a symbolic link, a device, a FIFO) is refused,
+// since the rename would replace it. CSV is RFC 4180 (quotes only where needed) with a choice of
 // delimiter, an optional UTF-8 BOM and CRLF; JSONL writes one object per item keyed by the
 // header. Columns picks and renames columns; Normalize rewrites Russian money and service
 // dates; EscapeFormulas (--excel) defuses cells that Excel would run as formulas, leaving

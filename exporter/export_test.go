@@ -137,7 +137,8 @@ func TestUnknownColumn(t *testing.T) {
 	c := &bodyClient{body: []byte(body)}
 	_, err := Run(t.Context(), c, usersFrom, o)
 	var ce *ColumnError
-	if !errors.As(err, &ce) || !strings.Contains(err.Error(), `"Emial"`) || !strings.Contains(err.Error(), `"Email"`) {
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), `"Emial"`) || !strings.Contains(err.Error(), `"Email"`) ||
+		!strings.Contains(err.Error(), "export 7 is built and stays recorded") || !strings.Contains(err.Error(), "without starting a new export") {
 		t.Fatalf("err = %v", err)
 	}
 	if _, err := os.Stat(out); !os.IsNotExist(err) {

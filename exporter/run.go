@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -33,6 +34,7 @@ const (
 	DefaultPollMax     = time.Minute
 	DefaultBusyInitial = 15 * time.Second
 	DefaultReuseWithin = 24 * time.Hour
+	DefaultCallGrace   = 10 * time.Second
 )
 
 // Options configure one export.
@@ -60,6 +62,8 @@ type Options struct {
 	Normalize bool
 
 	// Wait bounds the whole wait for the export: starting through 905 and polling (default 30m).
+	// Every call before the download is bounded by it too, the start included; the download of
+	// a ready export is not (the client's watchdog bounds its silences).
 	Wait time.Duration
 	// PollInitial is the first wait before polling a new export (default 5s); the wait grows by
 	// half each poll up to PollMax (default 1m). Tests shrink both.
@@ -82,6 +86,13 @@ type Options struct {
 	Notify func(msg string)
 	// Progress, when set, is updated as the export goes (read it from another goroutine).
 	Progress *Progress
+	// Log, when set, receives the export's calls and phases (start, id, each poll's answer,
+	// download, restarts); nil logs nothing. It never holds the key (errors are redacted).
+	Log *slog.Logger
+
+	// CallGrace is the least time a call before the download is given when Wait has nearly
+	// run out, so that the last poll at the deadline still gets its answer (default 10s).
+	CallGrace time.Duration
 
 	fetching bool // set by Fetch: advice differs
 }
@@ -139,6 +150,43 @@ func (e *WaitExpiredError) Error() string {
 	return fmt.Sprintf("export %d was not ready after %s; it stays recorded: rerun the same command (or gcbatch export fetch %d) to keep waiting without starting a new one", e.ExportID, e.Wait, e.ExportID)
 }
 
+// StartInDoubtError is an export start whose request was written but whose answer never came
+// (or was unreadable): GetCourse may have started an export, whose id is lost. gcbatch does not
+// start another in this run: a second start would meet 905 while that export builds, or, once it
+// is built, start a duplicate that spends budget again.
+type StartInDoubtError struct {
+	Err  error
+	Wait time.Duration // set when --wait ran out during the start
+}
+
+func (e *StartInDoubtError) Error() string {
+	why := "no usable answer came back"
+	if e.Wait > 0 {
+		why = fmt.Sprintf("no answer came within --wait %s", e.Wait)
+	}
+	return fmt.Sprintf("the export start was sent but %s (%v); GetCourse may have started an export whose id gcbatch never heard, so no second export is started now (it would meet 905 while that one builds). Rerun the same command in a few minutes", why, e.Err)
+}
+
+func (e *StartInDoubtError) Unwrap() error { return e.Err }
+
+// GoneError says the service no longer has an export (expired, or an id it never knew:
+// «Объект не найден»). The export is forgotten in the state file. Run starts afresh once before
+// returning it; Fetch returns it at once.
+type GoneError struct {
+	ExportID int64
+	Err      error
+	fetch    bool
+}
+
+func (e *GoneError) Error() string {
+	if e.fetch {
+		return fmt.Sprintf("%v: GetCourse no longer has export %d (it expired, or was never this account's); start a new export with gcbatch export users|deals|payments|group-users ... -o FILE", e.Err, e.ExportID)
+	}
+	return fmt.Sprintf("%v: GetCourse lost export %d as well, right after starting it afresh; gcbatch stops rather than spend more budget. Rerun the same command to start another", e.Err, e.ExportID)
+}
+
+func (e *GoneError) Unwrap() error { return e.Err }
+
 // StreamError is a download that broke after it started (connection cut, malformed JSON). The
 // temporary file is removed and the export stays pending.
 type StreamError struct {
@@ -194,6 +242,9 @@ func (o *Options) defaults() {
 	if o.ReuseWithin <= 0 {
 		o.ReuseWithin = DefaultReuseWithin
 	}
+	if o.CallGrace <= 0 {
+		o.CallGrace = DefaultCallGrace
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -224,7 +275,7 @@ func Run(ctx context.Context, c Client, req getcourse.ExportRequest, o Options) 
 	if o.Store == nil {
 		return nil, errors.New("exporter: no state store")
 	}
-	if len(req.Filters) == 0 {
+	if len(req.Filters) == 0 && getcourse.FilterRequired(req.Object) {
 		return nil, &getcourse.APIError{Kind: getcourse.KindBadFilter, Method: "GET", Path: "/pl/api/account/" + string(req.Object),
 			Message: "at least one filter is required; nothing was sent"}
 	}
@@ -244,6 +295,9 @@ func Run(ctx context.Context, c Client, req getcourse.ExportRequest, o Options) 
 	if err != nil {
 		return nil, err
 	}
+	// restarted is set once an export was found gone (or failed) and started afresh: that
+	// happens once per run, so a service that keeps losing exports cannot drain the budget.
+	restarted := false
 	if found {
 		res.ExportID, res.Resumed = pending.ID, true
 		if o.Progress != nil {
@@ -251,39 +305,59 @@ func Run(ctx context.Context, c Client, req getcourse.ExportRequest, o Options) 
 		}
 		o.notify(fmt.Sprintf("collecting export %d started at %s by an earlier run (same parameters; no new export is started)",
 			pending.ID, pending.Started.Local().Format("2006-01-02 15:04:05")))
+		o.log("export resumed", "export_id", pending.ID, "started", pending.Started)
 		// An old export may be ready already: poll at once.
 		err := collect(ctx, c, pending.ID, &o, out, res, 0, deadline)
-		if getcourse.KindOf(err) != getcourse.KindExportFailed {
+		switch getcourse.KindOf(err) {
+		case getcourse.KindExportFailed, getcourse.KindExportGone:
+			// The service no longer has it (or it failed): collect forgot it; start afresh,
+			// which is what the command asks for.
+			o.notify(fmt.Sprintf("export %d from the earlier run is not available any more (%v); starting a new one", pending.ID, unwrapAPI(err)))
+			res.Resumed, restarted = false, true
+		default:
 			if err != nil {
 				return res, err
 			}
 			res.Took = o.Now().Sub(began)
 			return res, nil
 		}
-		// The service no longer has it (or it failed): collect marked it failed; start afresh,
-		// which is what the command asks for.
-		o.notify(fmt.Sprintf("export %d from the earlier run is not available any more (%v); starting a new one", pending.ID, errors.Unwrap(err)))
-		res.Resumed = false
 	}
-	id, err := start(ctx, c, req, &o, deadline)
-	if err != nil {
-		return res, err
+	for {
+		id, err := start(ctx, c, req, &o, deadline)
+		if err != nil {
+			return res, err
+		}
+		rec := checkpoint.Export{ID: id, Account: account, Object: string(req.Object), GroupID: req.GroupID,
+			Filters: filters, Command: o.Command, Status: checkpoint.ExportPending, Started: o.Now()}
+		if err := o.Store.PutExport(rec); err != nil {
+			return res, fmt.Errorf("export %d was started but could not be recorded (%w); collect it with: gcbatch export fetch %d -o FILE", id, err, id)
+		}
+		res.ExportID = id
+		if o.Progress != nil {
+			o.Progress.ExportID.Store(id)
+		}
+		// A fresh export is never ready at once.
+		err = collect(ctx, c, id, &o, out, res, o.PollInitial, deadline)
+		if getcourse.KindOf(err) == getcourse.KindExportGone && !restarted {
+			o.notify(fmt.Sprintf("GetCourse no longer has export %d (%v); starting it afresh, once", id, unwrapAPI(err)))
+			restarted = true
+			continue
+		}
+		if err != nil {
+			return res, err
+		}
+		res.Took = o.Now().Sub(began)
+		return res, nil
 	}
-	rec := checkpoint.Export{ID: id, Account: account, Object: string(req.Object), GroupID: req.GroupID,
-		Filters: filters, Command: o.Command, Status: checkpoint.ExportPending, Started: o.Now()}
-	if err := o.Store.PutExport(rec); err != nil {
-		return res, fmt.Errorf("export %d was started but could not be recorded (%w); collect it with: gcbatch export fetch %d -o FILE", id, err, id)
+}
+
+// unwrapAPI returns the service's own error inside one of ours, for a short note.
+func unwrapAPI(err error) error {
+	var ae *getcourse.APIError
+	if errors.As(err, &ae) {
+		return ae
 	}
-	res.ExportID = id
-	if o.Progress != nil {
-		o.Progress.ExportID.Store(id)
-	}
-	// A fresh export is never ready at once.
-	if err := collect(ctx, c, id, &o, out, res, o.PollInitial, deadline); err != nil {
-		return res, err
-	}
-	res.Took = o.Now().Sub(began)
-	return res, nil
+	return err
 }
 
 // Fetch collects export id, known to the state or not, without starting anything.
@@ -328,16 +402,67 @@ func (o *Options) notify(msg string) {
 	if o.Notify != nil {
 		o.Notify(msg)
 	}
+	o.log(msg)
 }
 
-// start asks for a new export, waiting through 905 answers until deadline.
+// log writes one event to o.Log, if any.
+func (o *Options) log(msg string, args ...any) {
+	if o.Log != nil {
+		o.Log.Info(msg, args...)
+	}
+}
+
+// errWaitOver is the cause of a call cut by the --wait deadline.
+var errWaitOver = errors.New("--wait ran out")
+
+// bounded derives a context that ends at deadline (by o.Now), or CallGrace from now if that is
+// later. A call made with it cannot outlast --wait by more than CallGrace, whatever the
+// client's own timeouts and retries. Once the call has returned, over disarms the bound and
+// reports whether it had already ended the context (then anything read from it is cut too); a
+// streamed export read after over is not bounded. Release must be called when the call and
+// anything read from it are done.
+func (o *Options) bounded(ctx context.Context, deadline time.Time) (bctx context.Context, release func(), over func() bool) {
+	bctx, cancel := context.WithCancelCause(ctx)
+	t := time.AfterFunc(max(deadline.Sub(o.Now()), o.CallGrace), func() { cancel(errWaitOver) })
+	return bctx, func() {
+			t.Stop()
+			cancel(nil)
+		}, func() bool {
+			if t.Stop() {
+				return false
+			}
+			<-bctx.Done() // fired: its cancel is running or has run
+			return errors.Is(context.Cause(bctx), errWaitOver)
+		}
+}
+
+// start asks for a new export, waiting through 905 answers until deadline. Each start is
+// bounded by the deadline; one whose request was written but not answered is not repeated
+// (StartInDoubtError).
 func start(ctx context.Context, c Client, req getcourse.ExportRequest, o *Options, deadline time.Time) (int64, error) {
 	o.Progress.phase("starting")
 	interval := o.BusyInitial
 	for {
-		id, err := c.StartExport(ctx, req)
+		o.log("export start", "object", string(req.Object), "group_id", req.GroupID, "filters", CanonicalFilters(req.Filters))
+		bctx, release, over := o.bounded(ctx, deadline)
+		id, err := c.StartExport(bctx, req)
+		cut := over()
+		release()
 		if err == nil {
+			o.log("export started", "export_id", id)
 			return id, nil
+		}
+		o.log("export start failed", "error", err.Error())
+		var ae *getcourse.APIError
+		if errors.As(err, &ae) && ae.InDoubt {
+			e := &StartInDoubtError{Err: err}
+			if cut {
+				e.Wait = o.Wait
+			}
+			return 0, e
+		}
+		if cut {
+			return 0, &WaitExpiredError{Wait: o.Wait, Busy: true}
 		}
 		if err := o.budgetAnswer(err); err != nil {
 			return 0, err
@@ -441,15 +566,34 @@ func collect(ctx context.Context, c Client, id int64, o *Options, out *output, r
 			}
 		}
 		asked := o.Now()
-		body, err := c.OpenExport(ctx, id)
+		bctx, release, over := o.bounded(ctx, deadline)
+		body, err := c.OpenExport(bctx, id)
+		cut := over() // the download that may follow is not bounded by --wait
 		res.Polls++
 		if o.Progress != nil {
 			o.Progress.Polls.Add(1)
 		}
+		if err == nil && cut {
+			body.Close()
+			release()
+			return &WaitExpiredError{ExportID: id, Wait: o.Wait}
+		}
 		if err == nil {
+			o.log("export ready", "export_id", id, "polls", res.Polls)
 			err := download(ctx, c.Account(), id, body, o, out, res)
+			release()
 			res.Download = o.Now().Sub(asked)
+			if err == nil {
+				o.log("export collected", "export_id", id, "rows", res.Rows, "columns", res.Columns, "output", res.Output)
+			} else {
+				o.log("export download failed", "export_id", id, "rows", res.Rows, "error", err.Error())
+			}
 			return err
+		}
+		release()
+		o.log("export poll", "export_id", id, "poll", res.Polls, "answer", getcourse.KindOf(err).String(), "error", err.Error())
+		if cut {
+			return &WaitExpiredError{ExportID: id, Wait: o.Wait}
 		}
 		if err := o.budgetAnswer(err); err != nil {
 			return err
@@ -466,6 +610,12 @@ func collect(ctx context.Context, c Client, id int64, o *Options, out *output, r
 				return errors.Join(err, merr)
 			}
 			return &failedError{err: err, id: id, fetch: o.fetching}
+		case getcourse.KindExportGone:
+			// Polling again cannot bring it back: forget it, so that no later run tries.
+			if merr := o.Store.MarkExportFailed(c.Account(), id, "gone from the service: "+err.Error()); merr != nil {
+				return errors.Join(err, merr)
+			}
+			return &GoneError{ExportID: id, Err: err, fetch: o.fetching}
 		}
 		return err
 	}
@@ -475,12 +625,20 @@ func collect(ctx context.Context, c Client, id int64, o *Options, out *output, r
 func download(ctx context.Context, account string, id int64, body io.ReadCloser, o *Options, out *output, res *Result) error {
 	defer body.Close()
 	o.Progress.phase("downloading")
+	if err := out.open(o.Now()); err != nil {
+		return err
+	}
 	rows, cols, ragged, err := stream(ctx, body, out, o)
 	res.Rows, res.Columns, res.Ragged = rows, cols, ragged
 	if err != nil {
 		var ce *ColumnError
 		var oe *OutputError
-		if errors.As(err, &ce) || errors.As(err, &oe) || ctx.Err() != nil {
+		if errors.As(err, &ce) {
+			// Found only now that the export is built: keep it, so that the corrected command
+			// collects it without a new start.
+			return fmt.Errorf("%w\nexport %d is built and stays recorded: the same command with --columns corrected collects it without starting a new export (no budget spent on a start)", err, id)
+		}
+		if errors.As(err, &oe) || ctx.Err() != nil {
 			return err
 		}
 		return &StreamError{ExportID: id, Rows: rows, Err: err}
@@ -613,13 +771,27 @@ func sleep(ctx context.Context, d time.Duration) error {
 }
 
 // output is the destination: a temporary file beside the target, renamed when complete, or
-// standard output.
+// standard output. The temporary file is created when the download starts (open), so that a
+// ".part" file exists only while rows are being written; one left behind by a killed process
+// is removed by the next export to the same target (removeStaleParts).
 type output struct {
 	target string
 	f      *os.File
 	w      *bufio.Writer
 	stdout bool
 	done   bool
+}
+
+// staleParts is how long a temporary ".part" file of the target may go unmodified before the
+// next export to the same target takes it for the remains of a killed run and removes it,
+// whoever wrote it. A part whose name carries the id of a process that no longer runs on this
+// machine is removed at once (partPattern).
+const staleParts = time.Hour
+
+// partPattern is the name of a temporary file of base: hidden, the writer's process id, a
+// random part (os.CreateTemp's *), ".part".
+func partPattern(base string) string {
+	return "." + base + "." + strconv.Itoa(os.Getpid()) + "-*.part"
 }
 
 func createOutput(o Options) (*output, error) {
@@ -629,19 +801,114 @@ func createOutput(o Options) (*output, error) {
 	if o.Output == "-" {
 		return &output{target: "-", stdout: true, w: bufio.NewWriterSize(o.Stdout, 256<<10)}, nil
 	}
-	dir, base := filepath.Split(o.Output)
-	if dir == "" {
-		dir = "."
+	if err := checkTarget(o.Output); err != nil {
+		return nil, &OutputError{Err: err}
 	}
-	if st, err := os.Stat(o.Output); err == nil && st.IsDir() {
-		return nil, &OutputError{Err: fmt.Errorf("%s is a folder; give a file name", o.Output)}
-	}
-	// Created now, before any call, so that a bad path costs no budget. CreateTemp makes it 0600.
-	f, err := os.CreateTemp(dir, "."+base+".*.part")
+	dir, base := splitTarget(o.Output)
+	removeStaleParts(dir, base, o.Now())
+	// A file is made and removed now, before any call, so that a folder that is missing or not
+	// writable costs no budget. CreateTemp makes it 0600.
+	f, err := os.CreateTemp(dir, partPattern(base))
 	if err != nil {
 		return nil, &OutputError{Err: err}
 	}
-	return &output{target: o.Output, f: f, w: bufio.NewWriterSize(f, 256<<10)}, nil
+	f.Close()
+	os.Remove(f.Name())
+	return &output{target: o.Output}, nil
+}
+
+func splitTarget(target string) (dir, base string) {
+	dir, base = filepath.Split(target)
+	if dir == "" {
+		dir = "."
+	}
+	return dir, base
+}
+
+// checkTarget refuses a target that is not a regular file: the finished export is renamed over
+// it, which would replace a device (-o /dev/null as root would replace the system's /dev/null
+// with customer data), a FIFO or a socket, and would replace a symbolic link itself rather
+// than the file it points to. A missing target is fine.
+func checkTarget(target string) error {
+	st, err := os.Lstat(target)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil
+	case err != nil:
+		return err
+	case st.IsDir():
+		return fmt.Errorf("%s is a folder; give a file name", target)
+	case st.Mode()&os.ModeSymlink != 0:
+		return fmt.Errorf("%s is a symbolic link: gcbatch writes the export to a temporary file and renames it over the target, which would replace the link itself, so it refuses; give the real file's path, or use -o - and redirect", target)
+	case !st.Mode().IsRegular():
+		return fmt.Errorf("%s is not a regular file (%s): gcbatch writes the export to a temporary file and renames it over the target, which would replace the device or pipe itself, so it refuses; to write into it, use -o - and redirect standard output", target, fileKind(st.Mode()))
+	}
+	return nil
+}
+
+func fileKind(m os.FileMode) string {
+	switch {
+	case m&os.ModeCharDevice != 0:
+		return "a character device"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe (FIFO)"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	}
+	return "a special file"
+}
+
+// removeStaleParts removes the temporary files of target left by downloads that were killed:
+// those whose writer's process no longer runs, and any untouched for staleParts. Errors are
+// ignored (a file that cannot be removed is only clutter).
+func removeStaleParts(dir, base string, now time.Time) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	prefix := "." + base + "."
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasPrefix(name, prefix) || !strings.HasSuffix(name, ".part") || !e.Type().IsRegular() {
+			continue
+		}
+		stale := false
+		if pid, ok := partWriter(strings.TrimPrefix(name, prefix)); ok && pid != os.Getpid() && !processAlive(pid) {
+			stale = true
+		} else if info, err := e.Info(); err == nil && now.Sub(info.ModTime()) > staleParts {
+			stale = true
+		}
+		if stale {
+			os.Remove(filepath.Join(dir, name))
+		}
+	}
+}
+
+// partWriter reads the process id out of the end of a temporary file's name, "PID-RANDOM.part".
+func partWriter(rest string) (int, bool) {
+	pid, _, ok := strings.Cut(rest, "-")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.Atoi(pid)
+	return n, err == nil && n > 0
+}
+
+// open creates the temporary file beside the target; standard output needs nothing.
+func (out *output) open(now time.Time) error {
+	if out.stdout || out.f != nil {
+		return nil
+	}
+	dir, base := splitTarget(out.target)
+	removeStaleParts(dir, base, now)
+	f, err := os.CreateTemp(dir, partPattern(base))
+	if err != nil {
+		return &OutputError{Err: err}
+	}
+	out.f, out.w = f, bufio.NewWriterSize(f, 256<<10)
+	return nil
 }
 
 func (out *output) dir() string {
@@ -673,6 +940,11 @@ func (out *output) commit() error {
 	if err := out.f.Close(); err != nil {
 		return &OutputError{Err: err}
 	}
+	// Checked again: the target may have become a link or a device while the export was built.
+	if err := checkTarget(out.target); err != nil {
+		os.Remove(out.f.Name())
+		return &OutputError{Err: err}
+	}
 	if err := os.Rename(out.f.Name(), out.target); err != nil {
 		os.Remove(out.f.Name())
 		return &OutputError{Err: err}
@@ -682,7 +954,7 @@ func (out *output) commit() error {
 
 // discard removes the temporary file unless commit succeeded.
 func (out *output) discard() {
-	if out.done || out.stdout {
+	if out.done || out.stdout || out.f == nil {
 		return
 	}
 	out.f.Close()

@@ -413,7 +413,8 @@ func TestFetchSim(t *testing.T) {
 	}
 	// An id the service does not know.
 	_, err = Fetch(t.Context(), e.client, 999999, e.options("x.csv"))
-	if getcourse.KindOf(err) != getcourse.KindExportFailed {
+	var gone *GoneError
+	if getcourse.KindOf(err) != getcourse.KindExportGone || !errors.As(err, &gone) {
 		t.Errorf("unknown id: %v", err)
 	}
 }

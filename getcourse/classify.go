@@ -3,6 +3,8 @@ package getcourse
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"mime"
@@ -46,7 +48,11 @@ func classify(a answer, key string) (*envelope, *APIError) {
 			Message: clip(Redact(msg, key), maxMessage), RetryAfter: retryAfter(a.header)}
 	}
 	if a.err != nil {
-		e := mk(KindTransport, transportMessage(a.err))
+		kind, msg := KindTransport, transportMessage(a.err)
+		if k, why := fatalTransport(a.err); k != KindUnknown {
+			kind, msg = k, why
+		}
+		e := mk(kind, msg)
 		e.Err = a.err
 		return nil, e
 	}
@@ -58,11 +64,14 @@ func classify(a answer, key string) (*envelope, *APIError) {
 	ctype := mediaType(a.header)
 	if len(body) == 0 {
 		switch {
-		case a.status == http.StatusOK && ctype == "text/html":
+		case a.status == http.StatusOK && emptyPageType(ctype):
 			if a.emptyHTMLBefore+1 >= emptyHTMLRepeats {
+				if !isExportPath(a.path) {
+					return nil, mk(KindNoImportAPI, noImportAPIMessage)
+				}
 				return nil, mk(KindPlan, "the service keeps answering with an empty page: the account's plan has no API access (GetCourse: Настройки → API, or a paid plan)")
 			}
-			return nil, mk(KindProtocol, "an empty page instead of an answer (HTTP 200, text/html)")
+			return nil, mk(KindProtocol, "an empty page instead of an answer (HTTP 200, no content)")
 		case a.status >= 400:
 			return nil, statusError(a, mk, "")
 		}
@@ -208,6 +217,10 @@ func textKind(path string, code int, msg string) (Kind, bool) {
 		return KindUnknown, false
 	}
 	switch {
+	case code == 0 && strings.HasPrefix(path, "/pl/api/account/exports/") && has("не найден"):
+		// «Объект не найден»: the export expired or was never this account's. One client
+		// reads any «не найден» on an export so; the exact text is a guess of the sources.
+		return KindExportGone, true
 	case has("уже запущен"):
 		return KindBusy, true
 	case has("еще не создан", "ещё не создан"):
@@ -267,6 +280,11 @@ func mediaType(h http.Header) string {
 	return mt
 }
 
+// emptyPageType reports whether an empty HTTP 200 answer of this media type is the "empty
+// page" a plan without the API gives: text/html as observed, or no type at all (a server that
+// sends nothing sends no type either). An empty application/json body is a glitch.
+func emptyPageType(ctype string) bool { return ctype == "text/html" || ctype == "" }
+
 func looksHTML(body []byte, ctype string) bool {
 	return ctype == "text/html" || ctype == "application/xhtml+xml" || (len(body) > 0 && body[0] == '<')
 }
@@ -317,6 +335,53 @@ func transportMessage(err error) string {
 		return "network timeout: " + err.Error()
 	}
 	return "network error: " + err.Error()
+}
+
+// noImportAPIMessage explains KindNoImportAPI: what the service did and what to do.
+const noImportAPIMessage = "GetCourse answers import calls, even one that cannot create anything, with an empty " +
+	"page (HTTP 200, no content): the account's plan does not include the import API (a trial account, or a plan " +
+	"without API access; exports may still work), and nothing was written. Switch the plan (GetCourse: Настройки → " +
+	"Тариф / API), then rerun the same command"
+
+// fatalTransport places the network failures that no retry can mend: a certificate this
+// system does not trust, and a host name that does not resolve. Each says why in words; the
+// kind is KindUnknown for every other failure.
+func fatalTransport(err error) (Kind, string) {
+	var (
+		unknownCA *x509.UnknownAuthorityError
+		hostname  x509.HostnameError
+		hostPtr   *x509.HostnameError
+		invalid   x509.CertificateInvalidError
+		invPtr    *x509.CertificateInvalidError
+		verify    *tls.CertificateVerificationError
+		dns       *net.DNSError
+	)
+	const advice = "; nothing was sent. Check --account / --base-url; a company proxy that inspects HTTPS needs its certificate installed in the system's trust store"
+	switch {
+	case errors.As(err, &unknownCA):
+		return KindUntrustedTLS, "the service's TLS certificate is signed by an authority this system does not trust (x509: unknown authority)" + advice
+	case errors.As(err, &hostname), errors.As(err, &hostPtr):
+		return KindUntrustedTLS, "the service's TLS certificate was not issued for this host name (x509: hostname mismatch)" + advice
+	case errors.As(err, &invalid), errors.As(err, &invPtr):
+		return KindUntrustedTLS, "the service's TLS certificate is not valid (expired, not yet valid, or not for a server: " + invalidReason(err) + ")" + advice
+	case errors.As(err, &verify):
+		return KindUntrustedTLS, "the service's TLS certificate is not trusted by this system (" + verify.Err.Error() + ")" + advice
+	case errors.As(err, &dns) && dns.IsNotFound:
+		return KindNoSuchHost, fmt.Sprintf("the host %s does not resolve (no such host); nothing was sent. Check the account name (--account) or --base-url", dns.Name)
+	}
+	return KindUnknown, ""
+}
+
+func invalidReason(err error) string {
+	var invalid x509.CertificateInvalidError
+	if errors.As(err, &invalid) {
+		return invalid.Error()
+	}
+	var p *x509.CertificateInvalidError
+	if errors.As(err, &p) {
+		return p.Error()
+	}
+	return err.Error()
 }
 
 // redirectMessage explains a refused redirect: the account lives on its own domain.

@@ -2,6 +2,8 @@ package getcourse
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -65,7 +67,10 @@ func TestClassify(t *testing.T) {
 			body: `{"success":false,"error":true,"error_message":"Функционал недоступен","error_code":917}`, kind: KindPlan, code: 917},
 		{name: "empty html once is a glitch", path: importPath, status: 200, header: htmlH, kind: KindProtocol},
 		{name: "empty html twice is still a glitch", path: importPath, status: 200, header: htmlH, emptyHTML: 1, kind: KindProtocol},
-		{name: "empty html a third time is the plan", path: importPath, status: 200, header: htmlH, emptyHTML: 2, kind: KindPlan},
+		{name: "empty html a third time is no import API", path: importPath, status: 200, header: htmlH, emptyHTML: 2, kind: KindNoImportAPI, msg: "plan does not include the import API"},
+		{name: "empty page without a type, a third time", path: "/pl/api/deals", status: 200, emptyHTML: 2, kind: KindNoImportAPI},
+		{name: "empty page without a type once", path: "/pl/api/deals", status: 200, kind: KindProtocol},
+		{name: "empty html a third time on export is the plan", path: exportPath, status: 200, header: htmlH, emptyHTML: 2, kind: KindPlan},
 		{name: "empty json body", path: importPath, status: 200, header: jsonH, kind: KindProtocol, msg: "empty"},
 		{name: "empty 502", path: importPath, status: 502, kind: KindServer},
 		{name: "quota", path: importPath, status: 200, header: jsonH,
@@ -112,6 +117,31 @@ func TestClassify(t *testing.T) {
 			kind: KindValidation},
 		{name: "unknown action is our bug", path: importPath, status: 200, header: jsonH,
 			body: `{"success":false,"error":"Неизвестное действие: get"}`, kind: KindInternal},
+		{name: "unknown action, as the service answers it", path: importPath, status: 200, header: jsonH,
+			body: `{"success":false,"error":"Действие запрещено"}`, kind: KindForbidden},
+		{name: "export gone", path: "/pl/api/account/exports/31415", status: 200, header: jsonH,
+			body: `{"success":false,"error":true,"error_message":"Объект не найден"}`, kind: KindExportGone, msg: "Объект не найден"},
+		{name: "export gone, seed strings", path: "/pl/api/account/exports/31415", status: 200, header: jsonH,
+			body: `{"success":"false","error":"true","error_message":"Экспорт не найден"}`, kind: KindExportGone},
+		{name: "910 wins over a not-found text", path: "/pl/api/account/exports/31415", status: 200, header: jsonH,
+			body: `{"success":false,"error":true,"error_message":"Экспорт не найден","error_code":910}`, kind: KindExportFailed, code: 910},
+		{name: "a missing group is not a gone export", path: "/pl/api/account/groups/9/users", status: 200, header: jsonH,
+			body: `{"success":false,"error":true,"error_message":"Группа не найдена"}`, kind: KindUnknown},
+		{name: "untrusted certificate", path: importPath, kind: KindUntrustedTLS, msg: "unknown authority",
+			err: redactErr(&url.Error{Op: "Post", URL: "https://x.getcourse.ru/pl/api/users",
+				Err: &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}}, testKey)},
+		{name: "certificate for another host", path: exportPath, kind: KindUntrustedTLS, msg: "hostname mismatch",
+			err: redactErr(&url.Error{Op: "Get", URL: "https://x.getcourse.ru/pl/api/account/users?key=" + url.QueryEscape(testKey),
+				Err: &tls.CertificateVerificationError{Err: x509.HostnameError{Host: "x.getcourse.ru", Certificate: &x509.Certificate{}}}}, testKey)},
+		{name: "expired certificate", path: importPath, kind: KindUntrustedTLS, msg: "expired",
+			err: redactErr(&url.Error{Op: "Post", URL: "https://x.getcourse.ru/pl/api/users",
+				Err: &tls.CertificateVerificationError{Err: x509.CertificateInvalidError{Reason: x509.Expired, Detail: "expired"}}}, testKey)},
+		{name: "host does not resolve", path: importPath, kind: KindNoSuchHost, msg: "nosuch.getcourse.ru does not resolve",
+			err: redactErr(&url.Error{Op: "Post", URL: "https://nosuch.getcourse.ru/pl/api/users",
+				Err: &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: "nosuch.getcourse.ru", IsNotFound: true}}}, testKey)},
+		{name: "a DNS timeout is retried", path: importPath, kind: KindTransport,
+			err: redactErr(&url.Error{Op: "Post", URL: "https://x.getcourse.ru/pl/api/users",
+				Err: &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "i/o timeout", Name: "x.getcourse.ru", IsTimeout: true}}}, testKey)},
 		{name: "unknown call-level import failure is the row's", path: "/pl/api/deals", status: 200, header: jsonH,
 			body: `{"success":false,"error":"Offer not found"}`, kind: KindValidation},
 		{name: "seed 400 JSON", path: importPath, status: 400, header: jsonH,
@@ -230,6 +260,10 @@ func TestRetryable(t *testing.T) {
 		{"busy left to the exporter", ae(KindBusy), false},
 		{"not ready left to the exporter", ae(KindNotReady), false},
 		{"auth", ae(KindAuth), false},
+		{"no import API", ae(KindNoImportAPI), false},
+		{"export gone: start afresh, never poll again", ae(KindExportGone), false},
+		{"untrusted certificate", ae(KindUntrustedTLS), false},
+		{"host does not resolve", ae(KindNoSuchHost), false},
 		{"forbidden", ae(KindForbidden), false},
 		{"plan", ae(KindPlan), false},
 		{"quota", ae(KindQuota), false},

@@ -189,8 +189,8 @@ func TestSimErrorKinds(t *testing.T) {
 				_, err := c.AddUser(ctx, user("a@b.ru"))
 				return err
 			},
-			getcourse.KindPlan, 0},
-		{"trial plan on export", gcsim.Config{Plan: "trial"}, nil,
+			getcourse.KindNoImportAPI, 0},
+		{"no-api plan on export", gcsim.Config{Plan: "no-api"}, nil,
 			func(ctx context.Context, c *getcourse.Client) error { _, err := c.Groups(ctx); return err },
 			getcourse.KindPlan, 917},
 		{"object refused", gcsim.Config{}, nil,

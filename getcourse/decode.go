@@ -276,13 +276,15 @@ type groupWire struct {
 
 // fieldWire is one custom field of the account.
 type fieldWire struct {
-	ID         flexInt  `json:"id"`
-	Name       flexText `json:"name"`
-	Title      flexText `json:"title"`
-	Type       flexText `json:"type"`
-	Object     flexText `json:"object"`
-	Entity     flexText `json:"entity"`
-	ObjectType flexText `json:"object_type"`
+	ID     flexInt  `json:"id"`
+	Name   flexText `json:"name"`
+	Title  flexText `json:"title"`
+	Type   flexText `json:"type"`
+	Object flexText `json:"object"`
+	// ContextType is the real answer's word for the field's object (users or deals).
+	ContextType flexText `json:"context_type"`
+	Entity      flexText `json:"entity"`
+	ObjectType  flexText `json:"object_type"`
 }
 
 // exportStart is info of an export start.

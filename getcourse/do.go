@@ -37,6 +37,7 @@ type callSpec struct {
 	idempotent bool
 	collect    bool // an export collection (BudgetCall.Collect)
 	stream     bool // OpenExport: a large ready answer is handed back unread
+	probe      bool // CheckImportAPI's own call: an empty page is not probed again
 }
 
 // reply is a classified successful answer.
@@ -147,6 +148,16 @@ func (c *Client) do(ctx context.Context, s callSpec) (*reply, error) {
 		retryAfter = aerr.RetryAfter
 		if info.emptyHTML {
 			emptyHTML++
+			if !s.probe && !isExportPath(s.path) && aerr.Kind == KindProtocol {
+				// An empty page on an import call is a glitch, or a plan without the import
+				// API, which writes nothing. A call that cannot create anything tells them
+				// apart before this call is retried or, if it is not idempotent, left in doubt.
+				if perr := c.CheckImportAPI(ctx); KindOf(perr) == KindNoImportAPI {
+					last = &APIError{Kind: KindNoImportAPI, Method: s.method, Path: s.path,
+						HTTPStatus: aerr.HTTPStatus, Message: noImportAPIMessage}
+					return backoff.Permanent(last)
+				}
+			}
 		}
 		if !mayRetry(s, aerr, info) {
 			return backoff.Permanent(aerr)
@@ -208,7 +219,15 @@ func mayRetry(s callSpec, aerr *APIError, info attemptInfo) bool {
 			return ok
 		}
 		aerr.InDoubt = true
-	case KindServer, KindProtocol, KindUnknown:
+	case KindUnknown:
+		if isExportPath(s.path) {
+			// On the export API an unknown kind is an explicit refusal in the API's own
+			// envelope (an unknown error_code): the service understood and did nothing.
+			ok, _ := retryable(aerr)
+			return ok
+		}
+		aerr.InDoubt = true
+	case KindServer, KindProtocol:
 		aerr.InDoubt = true
 	}
 	return false
@@ -341,7 +360,7 @@ func (c *Client) send(req *http.Request) (*http.Response, error) {
 func (c *Client) finishAnswer(a answer, resp *http.Response, finish func(), info attemptInfo) (*reply, *APIError, attemptInfo, error) {
 	resp.Body.Close()
 	finish()
-	info.emptyHTML = a.status == http.StatusOK && len(bytes.TrimSpace(a.body)) == 0 && mediaType(a.header) == "text/html"
+	info.emptyHTML = a.status == http.StatusOK && len(bytes.TrimSpace(a.body)) == 0 && emptyPageType(mediaType(a.header))
 	env, aerr := classify(a, c.key)
 	if aerr != nil {
 		return nil, aerr, info, nil

@@ -30,7 +30,18 @@
 // every attempt. A non-idempotent call (a deal without deal_number, a message) is retried only
 // when the service certainly did nothing: a rate-limited answer, or a failure before the request
 // was written. Any later failure comes back with InDoubt set, so that nobody gets the same
-// order or e-mail twice.
+// order or e-mail twice. An export start is not idempotent either (a second start meets 905,
+// or builds a second export), so it follows the same rule.
+//
+// # Fatal answers that are not the service's
+//
+// An empty HTTP 200 text/html page on an import call is a glitch, or a plan without the import
+// API, which writes nothing. Before such a call is retried or left in doubt, CheckImportAPI
+// sends a call that cannot create anything (users/add with neither e-mail nor phone); if that
+// gets empty pages too, the call fails with KindNoImportAPI, fatal and not in doubt. A TLS
+// certificate the system does not trust (KindUntrustedTLS) and a host that does not resolve
+// (KindNoSuchHost) are fatal as well: no retry can mend them. «Объект не найден» on
+// exports/{id} is KindExportGone: the export is to be started afresh, not polled again.
 //
 // # Rate limiting and the export budget
 //

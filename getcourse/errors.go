@@ -46,11 +46,28 @@ const (
 	// KindInternal: our own params were refused as undecodable («Не указаны параметры»); a bug
 	// of ours, so the run stops rather than rejecting every row.
 	KindInternal
+	// KindNoImportAPI: the account's plan has no import API. The service answers import calls
+	// with an empty HTTP 200 text/html page and writes nothing, while the export API, the group
+	// list and the field list keep working (observed on trial accounts). Told apart from a
+	// glitch by a call that cannot create anything (see Client.CheckImportAPI). Fatal; the same
+	// command goes on once the plan allows imports.
+	KindNoImportAPI
+	// KindExportGone: the service no longer has this export (expired, or an id it never knew):
+	// «Объект не найден» with no code on exports/{id}. Polling it again cannot help; start the
+	// export afresh.
+	KindExportGone
+	// KindUntrustedTLS: the service's TLS certificate is not trusted by this system (unknown
+	// authority, a name it was not issued for, expired or not yet valid). Nothing was sent.
+	// Fatal: every call would fail the same way, so no row is retried.
+	KindUntrustedTLS
+	// KindNoSuchHost: the service's host name does not resolve (a typo in --account or
+	// --base-url, or no DNS). Nothing was sent. Fatal, like KindUntrustedTLS.
+	KindNoSuchHost
 )
 
 var kindNames = [...]string{"unknown", "auth", "forbidden", "plan", "quota", "validation",
 	"rate-limited", "budget", "busy", "not-ready", "export-failed", "bad-filter", "server",
-	"transport", "protocol", "internal"}
+	"transport", "protocol", "internal", "no-import-api", "export-gone", "untrusted-tls", "no-such-host"}
 
 // String returns the kind's short name as used in reports and logs.
 func (k Kind) String() string {
@@ -64,7 +81,8 @@ func (k Kind) String() string {
 // can succeed until a person acts).
 func (k Kind) Fatal() bool {
 	switch k {
-	case KindAuth, KindForbidden, KindPlan, KindQuota, KindInternal, KindBudget:
+	case KindAuth, KindForbidden, KindPlan, KindQuota, KindInternal, KindBudget,
+		KindNoImportAPI, KindUntrustedTLS, KindNoSuchHost:
 		return true
 	}
 	return false
@@ -131,6 +149,10 @@ var (
 	ErrTransport    error = kindError(KindTransport)
 	ErrProtocol     error = kindError(KindProtocol)
 	ErrInternal     error = kindError(KindInternal)
+	ErrNoImportAPI  error = kindError(KindNoImportAPI)
+	ErrExportGone   error = kindError(KindExportGone)
+	ErrUntrustedTLS error = kindError(KindUntrustedTLS)
+	ErrNoSuchHost   error = kindError(KindNoSuchHost)
 )
 
 // KindOf returns the kind of err if it is (or wraps) an *APIError, else KindUnknown.

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"regexp"
 	"strconv"
+	"strings"
 )
 
 // ExportObject is what an export lists.
@@ -25,7 +26,8 @@ const (
 )
 
 // ExportRequest starts an export. GroupID is needed for ExportGroupUsers only. The service
-// requires at least one filter.
+// requires at least one filter for users, deals and payments (908); a group's members may be
+// exported without one (FilterRequired).
 type ExportRequest struct {
 	Object  ExportObject
 	GroupID int64
@@ -66,15 +68,24 @@ func ExportPath(r ExportRequest) (string, error) {
 	return "", fmt.Errorf("unknown export %q: want users, group-users, deals or payments", r.Object)
 }
 
+// FilterRequired reports whether the service refuses an export of obj without a filter (908):
+// users, deals and payments. Group members are exported unfiltered by the public SDKs.
+func FilterRequired(obj ExportObject) bool { return obj != ExportGroupUsers }
+
 // StartExport asks the service to build an export and returns its id. The key and filters go in
-// the query string of a GET, as the export API expects. A request without filters is refused
-// here (the service would answer 908 and spend budget on it).
+// the query string of a GET, as the export API expects. A request that needs a filter and has
+// none is refused here (the service would answer 908 and spend budget on it).
+//
+// A start is not idempotent: once its request was written, the service may have started an
+// export even if no answer came back. Such a failure comes back InDoubt and is not retried (a
+// retry would meet 905 because of the first export, or start a second one); a request that
+// certainly did not leave is retried as usual.
 func (c *Client) StartExport(ctx context.Context, r ExportRequest) (int64, error) {
 	path, err := ExportPath(r)
 	if err != nil {
 		return 0, err
 	}
-	if len(r.Filters) == 0 {
+	if len(r.Filters) == 0 && FilterRequired(r.Object) {
 		return 0, &APIError{Kind: KindBadFilter, Method: http.MethodGet, Path: path,
 			Message: "at least one filter is required (e.g. created_at from a date); nothing was sent"}
 	}
@@ -89,9 +100,7 @@ func (c *Client) StartExport(ctx context.Context, r ExportRequest) (int64, error
 		}
 		q.Add(f.Key(), f.Value)
 	}
-	// Starting twice at worst meets 905 (one export at a time), which the exporter handles, so
-	// the start is retried like a read.
-	rep, err := c.do(ctx, callSpec{method: http.MethodGet, path: path, query: q, idempotent: true})
+	rep, err := c.do(ctx, callSpec{method: http.MethodGet, path: path, query: q})
 	if err != nil {
 		return 0, err
 	}
@@ -132,7 +141,31 @@ func (c *Client) OpenExport(ctx context.Context, id int64) (io.ReadCloser, error
 		return nil, &APIError{Kind: KindProtocol, Method: http.MethodGet, Path: path, HTTPStatus: http.StatusOK,
 			Message: "a successful answer without the export's info"}
 	}
+	if status, ok := statusOnly(rep.env.Info); ok {
+		return nil, &APIError{Kind: KindNotReady, Method: http.MethodGet, Path: path, HTTPStatus: http.StatusOK,
+			Message: fmt.Sprintf("the export is not ready yet (status %q, no fields or items)", status)}
+	}
 	return io.NopCloser(bytes.NewReader(rep.body)), nil
+}
+
+// statusOnly reports whether a successful export answer carries a status but neither fields
+// nor items, {"status":"processing"} (also "exported", "finished"): the export is not ready.
+func statusOnly(info json.RawMessage) (string, bool) {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(info, &m) != nil {
+		return "", false
+	}
+	_, fields := m["fields"]
+	_, items := m["items"]
+	raw, status := m["status"]
+	if fields || items || !status {
+		return "", false
+	}
+	var t flexText
+	if t.UnmarshalJSON(raw) != nil {
+		return "", false
+	}
+	return string(t), true
 }
 
 // ExportData is a whole export in memory.
@@ -217,11 +250,14 @@ type Field struct {
 	ID     int64
 	Name   string
 	Type   string
-	Object string // user or deal, when the service says
+	Object string // "user" or "deal" when the service says (context_type); "" when it does not
 }
 
 // AccountFields lists the account's custom fields (POST action=get, answered in the export
-// envelope). The call counts against the export budget.
+// envelope). The call counts against the export budget. It reads the real answer, {id, title,
+// type, context_type, required, field_order_pos, params} with every value a string, and older
+// shapes ({id, name, type, object}); context_type says whether a field is a user's or a deal's
+// (fieldObject).
 func (c *Client) AccountFields(ctx context.Context) ([]Field, error) {
 	const path = "/pl/api/account/fields"
 	rep, err := c.do(ctx, callSpec{method: http.MethodPost, path: path,
@@ -244,10 +280,24 @@ func (c *Client) AccountFields(ctx context.Context) ([]Field, error) {
 			ID:     int64(f.ID),
 			Name:   firstText(f.Name, f.Title),
 			Type:   firstText(f.Type),
-			Object: firstText(f.Object, f.Entity, f.ObjectType),
+			Object: fieldObject(firstText(f.ContextType, f.Object, f.Entity, f.ObjectType)),
 		})
 	}
 	return out, nil
+}
+
+// fieldObject reads a field's object as the service names it (context_type: "user", "users",
+// "deal", a class name such as "app\\models\\Deal"; which words the real service uses is not
+// known [?]) as "user" or "deal". Orders are deals. Anything else is "" (compared with both).
+func fieldObject(s string) string {
+	l := strings.ToLower(s)
+	switch {
+	case strings.Contains(l, "user"), strings.Contains(l, "пользовател"):
+		return "user"
+	case strings.Contains(l, "deal"), strings.Contains(l, "order"), strings.Contains(l, "заказ"):
+		return "deal"
+	}
+	return ""
 }
 
 // listIn returns raw when it is a JSON array, or raw[member] when raw is an object holding an

@@ -75,6 +75,27 @@ func (c *Client) Import(ctx context.Context, call Call, params []byte, o CallOpt
 	}, nil
 }
 
+// probeParams is a users/add that cannot create anything: a user with neither e-mail nor
+// phone. The service answers it «Не указан ни эл. адрес, ни телефон» inside a success envelope
+// when the import API is there.
+var probeParams = []byte(`{"user":{}}`)
+
+// CheckImportAPI tells whether the account takes import calls, with one call that cannot create
+// anything (users/add without e-mail or phone). nil means the import API answered (refusing the
+// empty user, as it must); a KindNoImportAPI error means the service answered with empty pages
+// (emptyHTMLRepeats of them, so that one glitch is not taken for the plan), which is how a plan
+// without the import API answers. Other errors are what they are: a bad key (KindAuth), a
+// read-only key (KindForbidden), the network. Import calls run it themselves on an empty page,
+// before such a call is retried or left in doubt.
+func (c *Client) CheckImportAPI(ctx context.Context) error {
+	_, err := c.do(ctx, callSpec{method: http.MethodPost, path: CallUsersAdd.Path,
+		form: url.Values{"action": {CallUsersAdd.Action}}, params: probeParams, idempotent: true, probe: true})
+	if KindOf(err) == KindValidation {
+		return nil
+	}
+	return err
+}
+
 // AddUser creates a user, or with system.refresh_if_exists=1 updates the one with the same
 // email or phone. Idempotent: users are matched, so a retry cannot duplicate one.
 func (c *Client) AddUser(ctx context.Context, p Params) (*ImportResult, error) {

@@ -135,8 +135,9 @@ func (r *PreflightReport) Failed() bool { return len(r.UnknownFields) > 0 }
 func (r *PreflightReport) Checked() bool { return r.FieldsChecked+r.GroupsChecked > 0 }
 
 // accountCacheVersion is part of every cache key, so that a change of the cached shape never
-// reads an old entry.
-const accountCacheVersion = "v1"
+// reads an old entry. v2: a field's object is read from the real answer's context_type, which
+// v1 entries lack (their fields were compared with users and deals alike).
+const accountCacheVersion = "v2"
 
 func fieldsCacheKey(account string) string {
 	return "preflight/" + accountCacheVersion + "/fields/" + account

@@ -45,8 +45,9 @@ type exportOptions struct {
 	Wait          time.Duration
 	Budget        string
 	WaitForBudget bool
-	// Poll intervals: hidden flags, so that tests (and impatient people) can shrink them.
-	PollInitial, PollMax, BusyInitial time.Duration
+	// Poll intervals and the least time a call gets at the end of --wait: hidden flags, so that
+	// tests (and impatient people) can shrink them.
+	PollInitial, PollMax, BusyInitial, CallGrace time.Duration
 
 	// Command is the command line that resumes this export (recorded in the state).
 	Command string
@@ -60,14 +61,16 @@ func newExportCmd(g *globals) *cobra.Command {
 		Long: `export drives GetCourse's two-phase export: it starts an export, polls until the file is
 ready and streams it into OUT.csv, with the service's column titles as the header.
 
-Filters (at least one; dates are YYYY-MM-DD, whole days, inclusive):
-  users        created_at.from/.to, status, email (comma list)
+Filters (dates are YYYY-MM-DD, whole days, inclusive). Users, deals and payments need at least
+one (checked before any call); a group's members may be exported without any.
+  users        created_at.from/.to, status, email (comma list);
+               idgrouplist=ID,ID adds a column per group (not a filter)
   group-users  created_at.from/.to, status, added_at.from/.to   (needs --group ID)
   deals        created_at, payed_at, finished_at, status_changed_at (.from/.to),
-               status, user_id, user_in_group
+               status, user_id (an id or a comma list), user_in_group
   payments     created_at.from/.to, status, status_changed_at.from/.to
 --created-from/--created-to and --status are short for the common ones; --filter takes any,
-as name.from=VALUE, name.to=VALUE or name=VALUE.
+as name.from=VALUE, name.to=VALUE or name=VALUE, and passes the value as it is.
 
 The account allows 100 export calls per 2 hours, polls included, shared by every integration.
 gcbatch records each call in the state file, keeps the last few for collecting an export
@@ -76,9 +79,16 @@ already started, and stops (exit 3) saying when the budget frees up — or waits
 the same command collects that export instead of starting a new one, and
 'gcbatch export fetch ID -o OUT.csv' collects any export by id.
 
+--wait bounds the whole wait and every call before the download, the start included. A start
+whose request went out but whose answer never came is not repeated: GetCourse may have started
+that export, and a second start would meet 905 while it builds.
+
 The file is written to a temporary file beside OUT.csv and renamed when complete, so OUT.csv
-never holds half an export. -o - writes to standard output instead (a broken download then
-leaves partial output and a non-zero exit).
+never holds half an export; a temporary file left by a killed run is removed by the next
+export to the same file. -o refuses a target that is not a regular file (a symbolic link, a
+device such as /dev/null, a FIFO), which the rename would replace; -o - writes to standard
+output instead (redirect it anywhere; a broken download then leaves partial output and a
+non-zero exit).
 
 --excel writes a UTF-8 BOM, ';' and CRLF, and guards against CSV injection: a cell that Excel
 would run as a formula (starting with = + - @, a tab or CR, but not a plain number such as
@@ -117,7 +127,8 @@ it goes on to further sheets. --normalize types normalised money and dates there
 	pf.DurationVar(&o.PollInitial, "poll-initial", exporter.DefaultPollInitial, "first wait before polling")
 	pf.DurationVar(&o.PollMax, "poll-max", exporter.DefaultPollMax, "longest wait between polls")
 	pf.DurationVar(&o.BusyInitial, "busy-initial", exporter.DefaultBusyInitial, "first wait after 905 (another export running)")
-	for _, h := range []string{"poll-initial", "poll-max", "busy-initial"} {
+	pf.DurationVar(&o.CallGrace, "call-grace", exporter.DefaultCallGrace, "least time a call gets when --wait has nearly run out")
+	for _, h := range []string{"poll-initial", "poll-max", "busy-initial", "call-grace"} {
 		pf.MarkHidden(h)
 	}
 	f := cmd.Flags()
@@ -172,6 +183,7 @@ const (
 	filterStatus                         // one of the object's statuses
 	filterInt                            // a positive id
 	filterEmails                         // a comma list of e-mails
+	filterRaw                            // passed as it is (idgrouplist: not a filter at all)
 )
 
 // exportFilters are the filters the service knows per object (getcourse-api.md), in the order
@@ -180,7 +192,7 @@ var exportFilters = map[getcourse.ExportObject][]struct {
 	name string
 	kind exportFilterKind
 }{
-	getcourse.ExportUsers:      {{"created_at", filterDate}, {"status", filterStatus}, {"email", filterEmails}},
+	getcourse.ExportUsers:      {{"created_at", filterDate}, {"status", filterStatus}, {"email", filterEmails}, {"idgrouplist", filterRaw}},
 	getcourse.ExportGroupUsers: {{"created_at", filterDate}, {"status", filterStatus}, {"added_at", filterDate}},
 	getcourse.ExportDeals: {{"created_at", filterDate}, {"payed_at", filterDate}, {"finished_at", filterDate},
 		{"status_changed_at", filterDate}, {"status", filterStatus}, {"user_id", filterInt}, {"user_in_group", filterInt}},
@@ -198,9 +210,10 @@ var exportStatuses = map[getcourse.ExportObject][]string{
 func filterList(obj getcourse.ExportObject) string {
 	var names []string
 	for _, f := range exportFilters[obj] {
-		if f.kind == filterDate {
+		switch f.kind {
+		case filterDate:
 			names = append(names, f.name+".from", f.name+".to")
-		} else {
+		default:
 			names = append(names, f.name)
 		}
 	}
@@ -244,9 +257,11 @@ func (o *exportOptions) exportRequest() (getcourse.ExportRequest, error) {
 		}
 		raw = append(raw, f)
 	}
-	if len(raw) == 0 {
+	needsFilter := getcourse.FilterRequired(obj)
+	if len(raw) == 0 && needsFilter {
 		return req, fmt.Errorf("at least one filter is required (the service refuses an export without one), e.g. --created-from 2024-01-01; filters for %s: %s", obj, filterList(obj))
 	}
+	filtered := false
 	seen := map[string]bool{}
 	dates := map[string]map[string]time.Time{}
 	for _, f := range raw {
@@ -291,8 +306,11 @@ func (o *exportOptions) exportRequest() (getcourse.ExportRequest, error) {
 				return req, fmt.Errorf("%s status %q is not one the service accepts: %s", obj, f.Value, strings.Join(list, ", "))
 			}
 		case filterInt:
-			if n, err := strconv.ParseInt(f.Value, 10, 64); err != nil || n <= 0 {
-				return req, fmt.Errorf("filter %s: %q is not an id (a positive whole number)", f.Name, f.Value)
+			// An id, or a comma list of ids (user_id=1,2,3), passed as written.
+			for part := range strings.SplitSeq(f.Value, ",") {
+				if n, err := strconv.ParseInt(strings.TrimSpace(part), 10, 64); err != nil || n <= 0 {
+					return req, fmt.Errorf("filter %s: %q is not an id (a positive whole number) or a comma list of ids", f.Name, f.Value)
+				}
 			}
 		case filterEmails:
 			for e := range strings.SplitSeq(f.Value, ",") {
@@ -301,7 +319,13 @@ func (o *exportOptions) exportRequest() (getcourse.ExportRequest, error) {
 				}
 			}
 		}
+		if known[i].kind != filterRaw {
+			filtered = true
+		}
 		req.Filters = append(req.Filters, f)
+	}
+	if needsFilter && !filtered {
+		return req, fmt.Errorf("idgrouplist adds columns but does not filter: give at least one filter as well, e.g. --created-from 2024-01-01; filters for %s: %s", obj, filterList(obj))
 	}
 	for name, r := range dates {
 		if from, to := r["from"], r["to"]; !from.IsZero() && !to.IsZero() && to.Before(from) {
@@ -394,7 +418,7 @@ func (o *exportOptions) outputOptions() (exporter.Options, error) {
 	if o.Wait <= 0 {
 		return eo, errors.New("--wait must be positive")
 	}
-	eo.Wait, eo.PollInitial, eo.PollMax, eo.BusyInitial = o.Wait, o.PollInitial, o.PollMax, o.BusyInitial
+	eo.Wait, eo.PollInitial, eo.PollMax, eo.BusyInitial, eo.CallGrace = o.Wait, o.PollInitial, o.PollMax, o.BusyInitial, o.CallGrace
 	return eo, nil
 }
 
@@ -452,6 +476,7 @@ func runExport(ctx context.Context, o *exportOptions) error {
 	}
 	eo.Store, eo.Budget, eo.Command, eo.Now, eo.Stdout = st, budget, o.Command, g.Now, g.Stdout
 	eo.Notify = say.line
+	eo.Log = g.Logger.With("command", "export")
 	eo.Progress = &exporter.Progress{}
 	if g.progressEnabled() {
 		stop := startExportProgress(say, eo.Progress, budget)
@@ -476,7 +501,7 @@ func runExport(ctx context.Context, o *exportOptions) error {
 				return exitErr(3, &explainedError{exp: exp, err: err})
 			}
 		}
-		return exportExit(ctx, err, res)
+		return exportExit(ctx, err, res, o.FetchID != 0)
 	}
 	left, _ := budget.Remaining()
 	how := "started and collected"
@@ -519,12 +544,23 @@ func shortDuration(d time.Duration) string {
 
 // exportExit picks the exit code of a failed export (design.md: 1 finished with failures, 2
 // usage or input, 3 stopped early; rerunning resumes).
-func exportExit(ctx context.Context, err error, res *exporter.Result) error {
+func exportExit(ctx context.Context, err error, res *exporter.Result, fetch bool) error {
 	var ce *exporter.ColumnError
 	var oe *exporter.OutputError
 	var we *exporter.WaitExpiredError
 	var se *exporter.StreamError
+	var de *exporter.StartInDoubtError
+	var ge *exporter.GoneError
+	var ae *getcourse.APIError
 	switch {
+	case errors.As(err, &de):
+		return exitErr(3, err)
+	case errors.As(err, &ge):
+		if fetch {
+			// The export cannot be had: like 910, the service could not give it.
+			return exitErr(1, err)
+		}
+		return exitErr(3, err)
 	case errors.As(err, &oe) && res != nil && res.ExportID != 0:
 		// The export was started (or found) before the output failed (a full disk): the
 		// rerun collects it, so this is "stopped early", not an input error.
@@ -546,6 +582,11 @@ func exportExit(ctx context.Context, err error, res *exporter.Result) error {
 	case getcourse.KindBadFilter:
 		return exitErr(2, err)
 	case getcourse.KindUnknown:
+		if errors.As(err, &ae) || (res != nil && res.ExportID != 0) {
+			// An answer nobody recognised, or a failure after the export was started: calls
+			// were made, so this is "stopped early", and rerunning picks up what was started.
+			return exitErr(3, err)
+		}
 		return exitErr(2, err)
 	}
 	return exitErr(3, err)

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -33,6 +34,11 @@ type simOptions struct {
 	ExportDelay  time.Duration
 	ExportBudget string
 	Plan         string
+	ReadOnlyKey  string
+	Lifetime     time.Duration
+	StatusPolls  int
+	Numeric      bool
+	StartDelay   time.Duration
 	Allowance    int
 	Shape        string
 	SeedUsers    int
@@ -48,10 +54,20 @@ func newSimCmd(g *globals) *cobra.Command {
 		Long: `sim serves a simulated GetCourse account (the same one the tests and the demo use) until
 interrupted: the import and export API with the service's shapes, codes and Russian texts,
 rate limits, the export budget, faults and pre-seeded data. Point gcbatch (or any GetCourse
-client) at the printed base URL with the printed key.`,
+client) at the printed base URL with the printed key.
+
+Plans: pro, business and start have the whole API (start and business with a monthly
+allowance of 1,000 and 10,000 created objects); trial answers every import call with an empty
+HTTP 200 text/html page and writes nothing, while exports, the group list and the field list
+work (as observed on a real trial account); no-api also refuses the export API with 917.
+POST /_sim/plan?plan=pro switches the plan of a running simulator.
+
+Answers that are still guesses (verify these first on a real account):
+` + gcsim.GuessTable(),
 		Example: `  gcbatch sim --listen 127.0.0.1:8080 --seed-users 100000 --seed-deals 50000
   gcbatch sim --rate 5/s --faults 500=0.05,html=0.02,empty=0.01,reset=0.01,slow=0.01
-  gcbatch sim --tls --tls-cert-out sim.pem --export-budget 10/1m`,
+  gcbatch sim --tls --tls-cert-out sim.pem --export-budget 10/1m
+  gcbatch sim --plan trial --read-only-key ro-key --export-lifetime 10m --status-polls 2 --numeric-items`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Out = g.Stdout
@@ -72,7 +88,12 @@ client) at the printed base URL with the printed key.`,
 	f.DurationVar(&o.SlowDelay, "slow-delay", 30*time.Second, "how long a slow fault holds its answer")
 	f.DurationVar(&o.ExportDelay, "export-delay", 2*time.Second, "how long an export takes to build")
 	f.StringVar(&o.ExportBudget, "export-budget", "100/2h", "export API calls allowed per rolling window, N/DURATION")
-	f.StringVar(&o.Plan, "plan", "pro", "account plan: trial | start | business | pro")
+	f.StringVar(&o.Plan, "plan", "pro", "account plan: "+strings.Join(gcsim.Plans, " | ")+" (trial: imports answer an empty page, exports work)")
+	f.StringVar(&o.ReadOnlyKey, "read-only-key", "", "a second `KEY` that exports accept and imports refuse with «Действие запрещено»")
+	f.DurationVar(&o.Lifetime, "export-lifetime", 0, "how long a built export stays collectable; then «Объект не найден» (0 = forever)")
+	f.IntVar(&o.StatusPolls, "status-polls", 0, `answer the first N polls of every export with {"success":true,"info":{"status":"processing"}}`)
+	f.BoolVar(&o.Numeric, "numeric-items", false, "write ids and money in export items as JSON numbers")
+	f.DurationVar(&o.StartDelay, "export-start-delay", 0, "hold every export start's answer this long after starting it")
 	f.IntVar(&o.Allowance, "allowance", 0, "objects that may be created per month (0 = the plan's default, -1 = unlimited)")
 	f.StringVar(&o.Shape, "shape", "real", "answer shape: real (JSON booleans/numbers) | seed (\"true\" strings)")
 	f.IntVar(&o.SeedUsers, "seed-users", 0, "pre-seeded users for exports")
@@ -85,14 +106,20 @@ client) at the printed base URL with the printed key.`,
 func (o *simOptions) simConfig() (gcsim.Config, error) {
 	cfg := gcsim.Config{Key: o.Key, Latency: o.Latency, LatencyJitter: o.Jitter, ApplyJitter: o.ApplyJitter, SlowDelay: o.SlowDelay,
 		ExportDelay: o.ExportDelay, Plan: o.Plan, MonthlyAllowance: o.Allowance, SeedUsers: o.SeedUsers,
-		SeedDeals: o.SeedDeals, Seed: o.Seed, RateLimit429: o.Rate429, Shape: o.Shape}
+		SeedDeals: o.SeedDeals, Seed: o.Seed, RateLimit429: o.Rate429, Shape: o.Shape,
+		ReadOnlyKey: o.ReadOnlyKey, ExportLifetime: o.Lifetime, StatusPolls: o.StatusPolls, NumericItems: o.Numeric,
+		StartDelay: o.StartDelay}
 	if strings.TrimSpace(o.Key) == "" {
 		return cfg, fmt.Errorf("--key must not be empty")
 	}
-	switch o.Plan {
-	case "trial", "start", "business", "pro":
-	default:
-		return cfg, fmt.Errorf("--plan must be trial, start, business or pro, not %q", o.Plan)
+	if !slices.Contains(gcsim.Plans, o.Plan) {
+		return cfg, fmt.Errorf("--plan must be one of %s, not %q", strings.Join(gcsim.Plans, ", "), o.Plan)
+	}
+	if o.ReadOnlyKey != "" && o.ReadOnlyKey == o.Key {
+		return cfg, fmt.Errorf("--read-only-key must differ from --key")
+	}
+	if o.Lifetime < 0 || o.StatusPolls < 0 || o.StartDelay < 0 {
+		return cfg, fmt.Errorf("--export-lifetime, --status-polls and --export-start-delay must not be negative")
 	}
 	switch o.Shape {
 	case "real", "seed":

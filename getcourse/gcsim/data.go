@@ -85,6 +85,7 @@ type export struct {
 	f        filters
 	groupCol []int64 // idgrouplist: extra group columns (users)
 	readyAt  time.Time
+	polls    int // polls answered so far (Config.StatusPolls)
 }
 
 // data is the account. Stored records (*User, *Deal) are immutable once published: an update
@@ -138,18 +139,22 @@ func (s *Sim) initData() {
 	case s.cfg.MonthlyAllowance > 0:
 		d.allowance = s.cfg.MonthlyAllowance
 	default:
-		switch s.cfg.Plan {
-		case "start":
-			d.allowance = 1000
-		case "business":
-			d.allowance = 10000
-		default:
-			d.allowance = -1
-		}
+		d.allowance = planAllowance(s.cfg.Plan)
 	}
 	d.month = monthKey(s.now())
 	d.exports = map[int64]*export{}
 	d.nextExport = 31415
+}
+
+// planAllowance is a plan's default monthly allowance of created objects; -1 is unlimited.
+func planAllowance(plan string) int {
+	switch plan {
+	case "start":
+		return 1000
+	case "business":
+		return 10000
+	}
+	return -1
 }
 
 func monthKey(t time.Time) int {

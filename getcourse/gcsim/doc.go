@@ -18,8 +18,9 @@
 // row-level failure is a success envelope whose result says success:false, error:true and
 // error_message. With Config.Shape "seed" every flag is "true"/"false" and every id a string,
 // as the seed reference shows (a call-level failure then carries error:"true" and
-// error_message). The checks run in this order: trial plan (an empty text/html page), rate
-// limit, action, key, params, then the row.
+// error_message). The checks run in this order: plan (on trial and no-api an empty text/html
+// page, nothing written), rate limit, action, key, then «Действие запрещено» for an unknown
+// action or Config.ReadOnlyKey, params, then the row.
 //
 // Users are matched by e-mail (case-insensitive), then by phone (digits, 8… and 9… read as
 // 7…); a phone match is taken only if the request or the matched user has no e-mail.
@@ -34,22 +35,33 @@
 //
 // Every call to /pl/api/account/* — export starts, polls, the group list, the field list —
 // counts against the export budget (Config.ExportBudget calls per rolling Config.ExportWindow).
-// Checks run in this order: key (901, 904), plan (917), budget (903), then the call. A call
+// Checks run in this order: key (901, 904; Config.ReadOnlyKey is accepted), plan (917 on
+// no-api only: a trial account keeps the export API), budget (903), then the call. A call
 // refused for its key or plan, or with 903, is not admitted: it does not enter the window (so
 // polling during a 903 never prolongs the block) and is not in Stats.ExportCalls, though it is
 // in Stats.Requests like every request. Everything admitted counts, errors (905, 908, 909…)
 // included.
 //
 // One export builds at a time: a start while another is still building (Config.ExportDelay from
-// its start, by Config.Now) answers 905 and starts nothing. A finished export does not block the
+// its start, by Config.Now) answers 905 and starts nothing; 905 comes before the filters are
+// looked at. Config.StartDelay holds a start's answer after the export was started. A finished export does not block the
 // next one, collected or not. A poll before the export is ready answers 909; then the file is
 // streamed: {"success":true,"info":{"fields":[...],"items":[[...],...]}} with string cells. An
 // export reflects the data at the moment it is collected. Filters are PHP-style
 // (created_at[from]=YYYY-MM-DD, whole days inclusive, Moscow time); unknown names are ignored
-// and at least one known filter is required (908). A malformed date or id in a filter answers
-// 908 with its own text [?]. The magic filter sim_fail=1 (SimFailFilter) makes an export that
-// builds normally and then answers 910 «Файл не создан, попробуйте другой фильтр». An unknown
-// export id or group id answers 910 with «Экспорт не найден» / «Группа не найдена» [?].
+// and at least one known filter is required (908) except for a group's members. A malformed
+// date or id in a filter answers 908 with its own text [?]. The magic filter sim_fail=1
+// (SimFailFilter) makes an export that builds normally and then answers 910 «Файл не создан,
+// попробуйте другой фильтр». An export id the account does not have, or one older than
+// Config.ExportLifetime, answers «Объект не найден» without a code; an unknown group id 910
+// «Группа не найдена» [?]. Config.StatusPolls answers the first polls with info.status alone;
+// Config.NumericItems writes ids and money as JSON numbers. The field list has the real shape
+// {id, title, type, context_type, required, field_order_pos, params}, every value a string.
+//
+// # Guesses
+//
+// Guesses is the one table of answers that are guesses (a text, a shape or a rule the sources
+// do not settle); `gcbatch sim --help` prints it. Verify those first on a real account.
 //
 // # Seeded data
 //
@@ -76,5 +88,6 @@
 // GET /_sim/stats answers Stats as JSON (encoding/json of the struct, so the members carry the
 // Go field names and a test decodes it straight into a Stats); POST /_sim/month rolls the month; POST
 // /_sim/rate?per_second=N sets the import rate limit (0 = none); POST /_sim/faults?spec=SPEC sets
-// the faults (ParseFaults syntax). They are not counted anywhere.
+// the faults (ParseFaults syntax); POST /_sim/plan?plan=PLAN switches the plan (SetPlan). They
+// are not counted anywhere.
 package gcsim

@@ -48,8 +48,8 @@ func TestExportLifecycle(t *testing.T) {
 		t.Fatalf("stats: starts %d calls %d requests %v", st.ExportStarts, st.ExportCalls, st.Requests)
 	}
 	// An unknown export id.
-	wantExportError(t, e.get("/pl/api/account/exports/999", nil), 910, txtNoExport)
-	wantExportError(t, e.get("/pl/api/account/exports/abc", nil), 910, txtNoExport)
+	wantGone(t, e.get("/pl/api/account/exports/999", nil))
+	wantGone(t, e.get("/pl/api/account/exports/abc", nil))
 }
 
 func TestExportErrors(t *testing.T) {
@@ -146,9 +146,20 @@ func TestFieldsAndGroups(t *testing.T) {
 	if a.m["success"] != true || len(info) != len(userFields)+len(dealFields) {
 		t.Fatalf("fields: %s", a.raw)
 	}
-	f0 := info[0].(map[string]any)
-	if f0["id"] != float64(1) || f0["name"] != "Telegram" || f0["type"] != "text" || f0["object"] != "user" {
+	// The real shape: every value a string, the name in title, the object in context_type.
+	f0, f5 := info[0].(map[string]any), info[5].(map[string]any)
+	want := map[string]any{"id": "1", "title": "Telegram", "type": "text", "context_type": "user",
+		"required": "0", "field_order_pos": "1", "params": ""}
+	if len(f0) != len(want) {
 		t.Fatalf("field: %v", f0)
+	}
+	for k, v := range want {
+		if f0[k] != v {
+			t.Fatalf("field: %v", f0)
+		}
+	}
+	if f5["title"] != "Трек-номер" || f5["context_type"] != "deal" {
+		t.Fatalf("deal field: %v", f5)
 	}
 	okUser(t, e.imp("/pl/api/users", "add", obj{"user": obj{"email": "g@x.ru", "group_name": []any{[]string{"Новая", "2025-01-02 03:04"}}}}))
 	a = e.get("/pl/api/account/groups", nil)

@@ -18,7 +18,7 @@ const (
 	txtNoFilter      = "Должен быть передан хотя бы один фильтр"
 	txtNotReady      = "Файл еще не создан"
 	txtExportFailed  = "Файл не создан, попробуйте другой фильтр"
-	txtNoExport      = "Экспорт не найден"           // [?] answered with code 910
+	txtGone          = "Объект не найден"            // [client] answered without a code
 	txtNoGroup       = "Группа не найдена"           // [?] answered with code 910
 	txtBadFilterVal  = "Неверное значение фильтра: " // [?] answered with code 908
 	txtBadDealStatus = "Неверный статус заказа, попробуйте один из - "
@@ -43,6 +43,30 @@ func (s *Sim) exportError(code int, text string) reply {
 	b = append(b, `,"error_code":`...)
 	b = strconv.AppendInt(b, int64(code), 10)
 	return jsonReply(append(b, '}'))
+}
+
+// goneReply is the answer about an export the service does not have (expired, or never
+// known): «Объект не найден» with no error_code [client].
+func (s *Sim) goneReply() reply {
+	b := append(make([]byte, 0, 96), `{"success":`...)
+	b = s.appendBool(b, false)
+	b = append(b, `,"error":`...)
+	b = s.appendBool(b, true)
+	b = append(b, `,"error_message":`...)
+	b = appendJSONString(b, txtGone, false)
+	return jsonReply(append(b, '}'))
+}
+
+// statusWords are the info.status values a not-ready poll may carry [client, three sources].
+var statusWords = []string{"processing", "exported", "finished"}
+
+// statusReply is a success that carries only info.status: not ready yet.
+func (s *Sim) statusReply(status string) reply {
+	b := append(make([]byte, 0, 64), `{"success":`...)
+	b = s.appendBool(b, true)
+	b = append(b, `,"info":{"status":`...)
+	b = appendJSONString(b, status, false)
+	return jsonReply(append(b, "}}"...))
 }
 
 // admit counts an export-API call against the rolling budget; false means 903. A refused call
@@ -114,10 +138,10 @@ func (s *Sim) serveAccount(r *http.Request, p string) reply {
 	if key == "" {
 		return s.exportError(904, txtNoKey)
 	}
-	if !s.checkKey(key) {
+	if !s.checkKey(key) && !s.readOnlyKey(key) {
 		return s.exportError(901, txtBadKey)
 	}
-	if s.cfg.Plan == "trial" {
+	if !s.exportAPI() {
 		return s.exportError(917, txtNoFeature)
 	}
 	now := s.now()
@@ -139,22 +163,26 @@ func (s *Sim) serveAccount(r *http.Request, p string) reply {
 }
 
 func (s *Sim) fieldsReply() reply {
-	b := append(make([]byte, 0, 512), `{"success":`...)
+	// The real answer [client types]: every value a string, the name in title, the object in
+	// context_type. The words context_type takes on the real service are a guess [?].
+	b := append(make([]byte, 0, 1024), `{"success":`...)
 	b = s.appendBool(b, true)
 	b = append(b, `,"info":[`...)
 	for i, f := range slices.Concat(userFields, dealFields) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, `{"id":`...)
-		b = s.appendID(b, f.id)
-		b = append(b, `,"name":`...)
+		b = append(b, `{"id":"`...)
+		b = strconv.AppendInt(b, f.id, 10)
+		b = append(b, `","title":`...)
 		b = appendJSONString(b, f.name, false)
 		b = append(b, `,"type":`...)
 		b = appendJSONString(b, f.typ, false)
-		b = append(b, `,"object":`...)
+		b = append(b, `,"context_type":`...)
 		b = appendJSONString(b, f.object, false)
-		b = append(b, '}')
+		b = append(b, `,"required":"0","field_order_pos":"`...)
+		b = strconv.AppendInt(b, int64(i+1), 10)
+		b = append(b, `","params":""}`...)
 	}
 	return jsonReply(append(b, "]}"...))
 }
@@ -217,7 +245,8 @@ type filters struct {
 	created, payed, finished, statusChanged, added dayRange
 	status                                         string
 	emails                                         []string
-	userID, inGroup                                int64
+	userIDs                                        []int64 // user_id: an id or a comma list [client]
+	inGroup                                        int64
 	fail                                           bool
 }
 
@@ -287,16 +316,20 @@ func (s *Sim) parseFilters(r *http.Request, object string) (filters, *reply) {
 					f.emails = append(f.emails, e)
 				}
 			}
-		case "user_id", "user_in_group":
+		case "user_id":
+			for part := range strings.SplitSeq(v, ",") {
+				id, err := strconv.ParseInt(strings.TrimSpace(part), 10, 64)
+				if err != nil || id <= 0 {
+					return bad(908, txtBadFilterVal+k)
+				}
+				f.userIDs = append(f.userIDs, id)
+			}
+		case "user_in_group":
 			id, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || id <= 0 {
 				return bad(908, txtBadFilterVal+k)
 			}
-			if name == "user_id" {
-				f.userID = id
-			} else {
-				f.inGroup = id
-			}
+			f.inGroup = id
 		}
 		if rng != nil {
 			if sub != "" && sub != "from" && sub != "to" {
@@ -321,7 +354,8 @@ func (s *Sim) parseFilters(r *http.Request, object string) (filters, *reply) {
 		}
 		n++
 	}
-	if n == 0 {
+	if n == 0 && object != "group_users" {
+		// Group members are exported without a filter by the public SDKs [client].
 		return bad(908, txtNoFilter)
 	}
 	return f, nil
@@ -338,6 +372,13 @@ func (s *Sim) startExport(r *http.Request, object, groupID string, now time.Time
 		}
 		e.groupID = id
 	}
+	// One export at a time comes first: the service answers 905 before it looks at the
+	// filters [client].
+	for _, other := range s.exports {
+		if now.Before(other.readyAt) {
+			return s.exportError(905, txtBusy)
+		}
+	}
 	f, bad := s.parseFilters(r, object)
 	if bad != nil {
 		return *bad
@@ -351,11 +392,6 @@ func (s *Sim) startExport(r *http.Request, object, groupID string, now time.Time
 				!slices.Contains(e.groupCol, id) {
 				e.groupCol = append(e.groupCol, id)
 			}
-		}
-	}
-	for _, other := range s.exports {
-		if now.Before(other.readyAt) {
-			return s.exportError(905, txtBusy)
 		}
 	}
 	e.id = s.nextExport
@@ -378,8 +414,16 @@ func (s *Sim) startExport(r *http.Request, object, groupID string, now time.Time
 func (s *Sim) fetchExport(idText string, now time.Time) reply {
 	id, err := strconv.ParseInt(idText, 10, 64)
 	e := s.exports[id]
+	if e != nil && s.cfg.ExportLifetime > 0 && !now.Before(e.readyAt.Add(s.cfg.ExportLifetime)) {
+		delete(s.exports, id) // expired: the service forgets it
+		e = nil
+	}
 	if err != nil || e == nil {
-		return s.exportError(910, txtNoExport)
+		return s.goneReply()
+	}
+	if e.polls < s.cfg.StatusPolls {
+		e.polls++
+		return s.statusReply(statusWords[(e.polls-1)%len(statusWords)])
 	}
 	if now.Before(e.readyAt) {
 		return s.exportError(909, txtNotReady)

@@ -172,6 +172,16 @@ func wantExportError(t *testing.T, a answer, code int, text string) {
 	}
 }
 
+// wantGone checks the answer about an export the service does not have: «Объект не найден»
+// without an error_code.
+func wantGone(t *testing.T, a answer) {
+	t.Helper()
+	if _, hasCode := a.m["error_code"]; a.m["success"] != false || a.m["error"] != true || hasCode ||
+		a.m["error_message"] != txtGone {
+		t.Fatalf("want «%s» without a code, got HTTP %d %s", txtGone, a.status, a.raw)
+	}
+}
+
 func okUser(t *testing.T, a answer) (id int64, status string) {
 	t.Helper()
 	r := a.result()

@@ -151,7 +151,7 @@ func TestCallLevelErrors(t *testing.T) {
 		{"not base64", "/pl/api/users", url.Values{"action": {"add"}, "key": {DefaultKey}, "params": {"%%%"}}, txtNoParams},
 		{"base64 of non-JSON", "/pl/api/deals", url.Values{"action": {"add"}, "key": {DefaultKey},
 			"params": {base64.StdEncoding.EncodeToString([]byte("user=a"))}}, txtNoParams},
-		{"unknown action", "/pl/api/deals", url.Values{"action": {"delete"}, "key": {DefaultKey}, "params": {good}}, txtUnknownAct + "delete"},
+		{"unknown action", "/pl/api/deals", url.Values{"action": {"delete"}, "key": {DefaultKey}, "params": {good}}, txtForbidden},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -355,17 +355,48 @@ func TestPlanDefaults(t *testing.T) {
 	}
 }
 
+// TestTrialPlan: on a plan without the import API (trial, as observed) import calls get an
+// empty 200 text/html page and write nothing, while exports, groups and fields work; no-api
+// refuses the export API too (917). SetPlan (and /_sim/plan) switches at run time.
 func TestTrialPlan(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, Config{Plan: "trial"})
-	a := e.imp("/pl/api/users", "add", obj{"user": obj{"email": "a@b.ru"}})
-	if a.status != 200 || a.raw != "" || !strings.HasPrefix(a.ctype, "text/html") {
-		t.Fatalf("trial import: HTTP %d %q %q", a.status, a.ctype, a.raw)
+	e := newEnv(t, Config{Plan: "trial", ExportDelay: -1})
+	emptyPage := func() {
+		t.Helper()
+		for _, p := range []string{"/pl/api/users", "/pl/api/deals"} {
+			a := e.imp(p, "add", obj{"user": obj{"email": "a@b.ru"}, "deal": obj{"product_title": "X", "deal_cost": 1}})
+			if a.status != 200 || a.raw != "" || !strings.HasPrefix(a.ctype, "text/html") {
+				t.Fatalf("trial import: HTTP %d %q %q", a.status, a.ctype, a.raw)
+			}
+		}
 	}
+	emptyPage()
+	if a := e.get("/pl/api/account/users", url.Values{"status": {"active"}}); a.m["success"] != true {
+		t.Fatalf("trial export start: %s", a.raw)
+	}
+	if a := e.get("/pl/api/account/groups", nil); a.m["success"] != true {
+		t.Fatalf("trial groups: %s", a.raw)
+	}
+	if a := e.postForm("/pl/api/account/fields", url.Values{"action": {"get"}, "key": {DefaultKey}}); a.m["success"] != true {
+		t.Fatalf("trial fields: %s", a.raw)
+	}
+	if st := e.sim.Stats(); len(e.sim.Users()) != 0 || len(e.sim.Deals()) != 0 || st.UsersCreated+st.DealsCreated != 0 {
+		t.Fatal("trial imports must write nothing")
+	}
+
+	if err := e.sim.SetPlan("no-api"); err != nil {
+		t.Fatal(err)
+	}
+	emptyPage()
 	wantExportError(t, e.get("/pl/api/account/users", url.Values{"status": {"active"}}), 917, txtNoFeature)
 	wantExportError(t, e.get("/pl/api/account/groups", nil), 917, txtNoFeature)
-	if len(e.sim.Users()) != 0 || e.sim.Stats().ExportCalls != 0 {
-		t.Fatal("trial calls must do nothing")
+
+	if a := e.postForm("/_sim/plan", url.Values{"plan": {"pro"}}); a.status != 200 || e.sim.Plan() != "pro" {
+		t.Fatalf("/_sim/plan: HTTP %d %s, plan %s", a.status, a.raw, e.sim.Plan())
+	}
+	okUser(t, e.imp("/pl/api/users", "add", obj{"user": obj{"email": "a@b.ru"}}))
+	if err := e.sim.SetPlan("gold"); err == nil {
+		t.Error("an unknown plan was taken")
 	}
 }
 

@@ -22,7 +22,7 @@ const (
 	txtTooMany      = "Слишком много запросов"
 	txtNoContact    = "Не указан ни эл. адрес, ни телефон"
 	txtQuota        = "Достигнут лимит на создание объектов в этом месяце"                                           // [?]
-	txtUnknownAct   = "Неизвестное действие: "                                                                       // [?]
+	txtForbidden    = "Действие запрещено"                                                                           // observed for a read-only key; for an unknown action [client]
 	txtBadEmail     = "Некорректный эл. адрес"                                                                       // [?]
 	txtNoUser       = "Пользователь не найден"                                                                       // [?]
 	txtNoOffer      = "Не указано предложение: нужен offer_id, либо offer_code или product_title вместе с deal_cost" // [?]
@@ -336,8 +336,9 @@ func (s *Sim) rowError(action, text string) reply {
 // ---- the import endpoint ----
 
 func (s *Sim) serveImport(r *http.Request, p string) reply {
-	if s.cfg.Plan == "trial" {
-		// Observed: the API is simply absent on trial accounts, an empty page.
+	if !s.importAPI() {
+		// Observed: on a plan without the import API the call gets an empty page, HTTP 200,
+		// and nothing is written.
 		return reply{status: http.StatusOK, ctype: "text/html; charset=UTF-8"}
 	}
 	now := s.now()
@@ -365,7 +366,8 @@ func (s *Sim) serveImport(r *http.Request, p string) reply {
 	if key == "" {
 		return s.callError(txtNoKey)
 	}
-	if !s.checkKey(key) {
+	readOnly := s.readOnlyKey(key)
+	if !readOnly && !s.checkKey(key) {
 		return s.callError(txtBadKey)
 	}
 	var known bool
@@ -377,8 +379,8 @@ func (s *Sim) serveImport(r *http.Request, p string) reply {
 	case "/pl/api/messages":
 		known = action == "send"
 	}
-	if !known {
-		return s.callError(txtUnknownAct + action)
+	if !known || readOnly {
+		return s.callError(txtForbidden)
 	}
 	params, ok := decodeParams(form.Get("params"))
 	if !ok {

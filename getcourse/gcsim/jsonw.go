@@ -65,6 +65,7 @@ func appendU4(b []byte, r rune) []byte {
 type rowWriter struct {
 	w       *bufio.Writer
 	ascii   bool
+	numbers bool // Config.NumericItems: ids and money as JSON numbers
 	rows    int
 	cells   int
 	scratch []byte
@@ -105,6 +106,11 @@ func (rw *rowWriter) rawBytes(b []byte) {
 }
 
 func (rw *rowWriter) int(n int64) {
+	if rw.numbers {
+		rw.sep()
+		rw.w.Write(strconv.AppendInt(rw.scratch[:0], n, 10))
+		return
+	}
 	rw.rawBytes(strconv.AppendInt(rw.scratch[:0], n, 10))
 }
 
@@ -119,6 +125,17 @@ func (rw *rowWriter) time(unix int64) {
 
 // money writes a Russian money cell ("12 000,00").
 func (rw *rowWriter) money(k int64, nbsp bool) {
+	if rw.numbers {
+		// A plain decimal with two places, as a JSON number: 12000.50.
+		rw.sep()
+		b := rw.scratch[:0]
+		if k < 0 {
+			b, k = append(b, '-'), -k
+		}
+		b = append2(append(strconv.AppendInt(b, k/100, 10), '.'), int(k%100))
+		rw.w.Write(b)
+		return
+	}
 	rw.scratch = appendMoney(rw.scratch[:0], k, nbsp)
 	if nbsp && rw.ascii {
 		rw.sep()

@@ -72,7 +72,7 @@ func Serve(ctx context.Context, sim *Sim, opts ServeOptions, out io.Writer) erro
 		scheme = "https"
 	}
 	base := scheme + "://" + displayAddr(ln.Addr())
-	fmt.Fprintf(out, "GetCourse simulator at %s (plan %s)\n", base, sim.cfg.Plan)
+	fmt.Fprintf(out, "GetCourse simulator at %s (plan %s)\n", base, sim.Plan())
 	fmt.Fprintf(out, "  GETCOURSE_BASE_URL=%s\n  GETCOURSE_API_KEY=%s\n", base, sim.cfg.Key)
 	if opts.TLS && opts.CertOut != "" {
 		fmt.Fprintf(out, "  certificate: %s\n", opts.CertOut)

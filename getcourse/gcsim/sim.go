@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -66,8 +67,29 @@ type Config struct {
 	ExportBudget int
 	// ExportWindow is the budget's rolling window; default 2h.
 	ExportWindow time.Duration
-	// Plan is trial, start, business or pro (default pro). Trial has no API at all.
+	// Plan is one of Plans (default pro). On "trial" the import API is absent, as observed on
+	// a real trial account: import calls answer HTTP 200 with an empty text/html page and write
+	// nothing, while exports, the group list and the field list work. On "no-api" the export
+	// API answers 917 «Функционал недоступен» as well. SetPlan changes it at run time.
 	Plan string
+	// ReadOnlyKey, when set, is a second key that the export API accepts and the import API
+	// refuses with «Действие запрещено» (a key without the right to write).
+	ReadOnlyKey string
+	// ExportLifetime is how long a built export stays collectable once ready (by Config.Now);
+	// after that, and for ids the account never had, exports/{id} answers «Объект не найден»
+	// without a code. Zero keeps exports forever.
+	ExportLifetime time.Duration
+	// StatusPolls answers the first StatusPolls polls of every export with a success that
+	// carries only info.status ("processing", then "exported", then "finished", in turn) and
+	// no fields or items, as some accounts do; the poll after that is answered normally.
+	StatusPolls int
+	// NumericItems writes the export cells that are numbers (ids, money) as JSON numbers rather
+	// than strings: ids as digits, money as a plain decimal with two places (12000.50).
+	NumericItems bool
+	// StartDelay holds every export start's answer this long (in real time) after the export
+	// was started, like a service that builds the export before answering; a client that gave
+	// up in the meantime leaves an export it does not know about.
+	StartDelay time.Duration
 	// MonthlyAllowance is the number of objects (users, deals) that may be created per month;
 	// 0 means the plan's default (start 1000, business 10000, pro unlimited), negative unlimited.
 	MonthlyAllowance int
@@ -170,6 +192,7 @@ type Sim struct {
 	now       func() time.Time
 
 	faults  atomic.Pointer[Faults]
+	plan    atomic.Pointer[string]
 	rngMu   sync.Mutex
 	rng     *rand.Rand
 	limiter atomic.Pointer[rate.Limiter] // replaced whole by SetRate, starting with a full bucket
@@ -211,6 +234,8 @@ func New(cfg Config) *Sim {
 	}
 	f := cfg.Faults
 	s.faults.Store(&f)
+	plan := cfg.Plan
+	s.plan.Store(&plan)
 	s.SetRate(cfg.Rate)
 	s.st = Stats{Requests: map[string]int{}, AddsByEmail: map[string]int{}, DealsByNumber: map[string]int{},
 		FaultsInjected: map[string]int{}}
@@ -233,6 +258,36 @@ func (s *Sim) SetRate(perSecond float64) {
 	l.AllowN(s.now(), 0) // start the bucket's clock at the Sim's now, full
 	s.limiter.Store(l)
 }
+
+// Plans are the account plans a Sim knows: trial answers imports with an empty page (exports
+// work), no-api refuses the export API too (917), start, business and pro have the whole API
+// and differ in their monthly allowance.
+var Plans = []string{"trial", "no-api", "start", "business", "pro"}
+
+// SetPlan changes the account's plan at run time (one of Plans), as when a school upgrades. A
+// Config.MonthlyAllowance of 0 follows the new plan's allowance.
+func (s *Sim) SetPlan(plan string) error {
+	if !slices.Contains(Plans, plan) {
+		return fmt.Errorf("unknown plan %q: want one of %s", plan, strings.Join(Plans, ", "))
+	}
+	s.plan.Store(&plan)
+	if s.cfg.MonthlyAllowance == 0 {
+		s.mu.Lock()
+		s.allowance = planAllowance(plan)
+		s.mu.Unlock()
+	}
+	return nil
+}
+
+// Plan returns the account's current plan.
+func (s *Sim) Plan() string { return *s.plan.Load() }
+
+// importAPI reports whether the plan has the import API; exportAPI the export API.
+func (s *Sim) importAPI() bool {
+	p := s.Plan()
+	return p != "trial" && p != "no-api"
+}
+func (s *Sim) exportAPI() bool { return s.Plan() != "no-api" }
 
 // SetFaults changes the fault probabilities at run time.
 func (s *Sim) SetFaults(f Faults) { s.faults.Store(&f) }
@@ -370,6 +425,9 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			held = true
 		}
 		rep = s.route(r, p)
+		if s.cfg.StartDelay > 0 && isStartPath(p) && !wait(r.Context(), s.cfg.StartDelay) {
+			return // the export was started; the client gave up before hearing its id
+		}
 	}
 	switch fault {
 	case faultResetAfter:
@@ -508,6 +566,17 @@ func (s *Sim) route(r *http.Request, p string) reply {
 
 func (s *Sim) checkKey(k string) bool { return subtle.ConstantTimeCompare([]byte(k), s.key) == 1 }
 
+// readOnlyKey reports whether k is Config.ReadOnlyKey.
+func (s *Sim) readOnlyKey(k string) bool {
+	return s.cfg.ReadOnlyKey != "" && subtle.ConstantTimeCompare([]byte(k), []byte(s.cfg.ReadOnlyKey)) == 1
+}
+
+// isStartPath reports whether p starts an export (users, deals, payments, group members).
+func isStartPath(p string) bool {
+	route, _, _ := classifyAccount(p)
+	return route == routeStart
+}
+
 // ---- control endpoints ----
 
 func (s *Sim) serveControl(w http.ResponseWriter, r *http.Request, p string) {
@@ -522,7 +591,7 @@ func (s *Sim) serveControl(w http.ResponseWriter, r *http.Request, p string) {
 		w.Header().Set("Content-Type", ctypeJSON)
 		w.Write(b)
 		return
-	case "/_sim/month", "/_sim/rate", "/_sim/faults":
+	case "/_sim/month", "/_sim/rate", "/_sim/faults", "/_sim/plan":
 	default:
 		http.NotFound(w, r)
 		return
@@ -549,6 +618,11 @@ func (s *Sim) serveControl(w http.ResponseWriter, r *http.Request, p string) {
 			return
 		}
 		s.SetFaults(f)
+	case "/_sim/plan":
+		if err := s.SetPlan(r.FormValue("plan")); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
 	}
 	w.Header().Set("Content-Type", ctypeJSON)
 	w.Write([]byte(`{"ok":true}`))

@@ -2,6 +2,7 @@ package gcsim
 
 import (
 	"bufio"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -50,7 +51,7 @@ type exportWriter struct {
 
 func (s *Sim) writeExport(w *bufio.Writer, e *export, sn *snap, now time.Time) {
 	t := now.In(msk)
-	x := &exportWriter{rw: rowWriter{w: w, ascii: s.cfg.EscapeUnicode}, e: e, sn: sn, nowY: t.Year(),
+	x := &exportWriter{rw: rowWriter{w: w, ascii: s.cfg.EscapeUnicode, numbers: s.cfg.NumericItems}, e: e, sn: sn, nowY: t.Year(),
 		nowMD: int(t.Month())*100 + t.Day(), groups: map[int64]string{}}
 	for _, g := range sn.groups {
 		x.groups[g.id] = g.name
@@ -374,7 +375,7 @@ func (x *exportWriter) dealRow(d *dealView, paymentID int64) {
 	}
 	if !f.created.has(d.created) || !f.payed.has(d.payed) || !f.finished.has(d.finished) ||
 		!f.statusChanged.has(d.statusChanged) || (f.status != "" && f.status != d.status) ||
-		(f.userID != 0 && f.userID != d.userID) {
+		(len(f.userIDs) > 0 && !slices.Contains(f.userIDs, d.userID)) {
 		return
 	}
 	if f.inGroup != 0 {
