@@ -94,10 +94,10 @@ func (g *globals) explain(err error) (explanation, bool) {
 		e.Why = fmt.Sprintf("the key (%s) is accepted, but may not do %s: a read-only key, or one without the right for this action", g.keySource(), what)
 		e.Do = "in GetCourse (Настройки аккаунта → API) use a key with the rights this needs, and give it to gcbatch through GETCOURSE_API_KEY, .env or --key-file PATH"
 		return e, true
-	case getcourse.KindPlan:
+	case getcourse.KindPlan, getcourse.KindNoImportAPI:
 		e := explanation{Headline: "the account's plan does not include the API", Service: svc, Rerun: rerunAfterChange,
 			When: "once the plan allows it"}
-		if importCall {
+		if importCall || ae.Kind == getcourse.KindNoImportAPI {
 			e.Headline = "the account's plan does not include the import API"
 			e.Why = "GetCourse answers import calls on this plan with an empty page and writes nothing (exports, groups and fields may still work); no row was put in doubt"
 		} else {
@@ -105,6 +105,16 @@ func (g *globals) explain(err error) (explanation, bool) {
 		}
 		e.Do = "switch the account to a plan with API access (GetCourse: Настройки аккаунта → Тариф), or ask GetCourse support to enable the API"
 		return e, true
+	case getcourse.KindUntrustedTLS:
+		return explanation{Headline: "the service's TLS certificate is not trusted", Service: svc,
+			Why:   "the certificate of " + g.accountDescription() + " is not trusted by this computer (an unknown authority, a name that does not match, or an expired certificate): a proxy or antivirus that inspects HTTPS, a wrong --base-url, or a misconfigured server. Nothing was sent",
+			Do:    "check --base-url / --account; on a company network, ask for the inspecting proxy's root certificate to be installed in the system's store. gcbatch never turns certificate checks off",
+			Rerun: rerunAfterChange, When: "once the certificate is trusted"}, true
+	case getcourse.KindNoSuchHost:
+		return explanation{Headline: "the service's address does not resolve", Service: svc,
+			Why:   "the host name of " + g.accountDescription() + " is unknown to DNS: a typo in the account name or base URL, or no working DNS. Nothing was sent",
+			Do:    "check --account NAME (https://NAME.getcourse.ru) or --base-url URL, and the network connection",
+			Rerun: rerunAfterChange, When: "once the address resolves"}, true
 	case getcourse.KindQuota:
 		next := firstOfNextMonth(g.Now())
 		return explanation{Headline: "the account's monthly allowance of new objects is used up", Service: svc,

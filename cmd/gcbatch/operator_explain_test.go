@@ -95,7 +95,7 @@ func TestOperatorFatalExplained(t *testing.T) {
 		{name: "plan without the import API", env: func(t *testing.T) *importEnv { return newImportEnv(t, gcsim.Config{Plan: "trial"}) },
 			commands: []command{imp, impNoCheck},
 			want:     []string{"the account's plan does not include the import API", "Тариф", "once the plan allows it"}},
-		{name: "plan without the API", env: func(t *testing.T) *importEnv { return newImportEnv(t, gcsim.Config{Plan: "trial"}) },
+		{name: "plan without the API", env: func(t *testing.T) *importEnv { return newImportEnv(t, gcsim.Config{Plan: "no-api"}) },
 			commands: []command{export, groups},
 			want:     []string{"the account's plan does not include the API", "once the plan allows it"},
 			service:  "Функционал недоступен (код 917)"},

@@ -84,22 +84,18 @@ func preflightFatal(rep *importer.PreflightReport) bool {
 	return !spent
 }
 
-// keyProbe is the import call that checks the key: a user with neither e-mail nor phone. A
-// service that accepts the key refuses it as the object's own problem («Не указан ни эл.
-// адрес, ни телефон»), creating nothing and spending neither the export budget nor the
-// monthly allowance; one that does not accept the key refuses the call as a whole. It also
-// finds a key without import rights and a plan without the import API before any row goes.
-var keyProbe = []byte(`{"user":{}}`)
-
-// checkKey makes the key probe. A fatal answer (refused key, forbidden action, no API on the
+// checkKey probes the key with the client's CheckImportAPI: a users/add with neither e-mail nor
+// phone, which a service that accepts the key refuses as the object's own problem, creating
+// nothing and spending neither the export budget nor the monthly allowance. It also finds a key
+// without import rights and a plan without the import API before any row goes. A fatal answer (refused key, forbidden action, no API on the
 // plan...) is returned explained, exit 3; a probe that could not get an answer (the network,
 // the service's outage) is noted on w and left to what follows, which meets the same problem
 // and reports it.
 func (g *globals) checkKey(ctx context.Context, c *getcourse.Client, w io.Writer) error {
-	_, err := c.Import(ctx, getcourse.CallUsersAdd, keyProbe, getcourse.CallOptions{Idempotent: true})
+	err := c.CheckImportAPI(ctx)
 	kind := getcourse.KindOf(err)
 	switch {
-	case err == nil, kind == getcourse.KindValidation:
+	case err == nil:
 		return nil
 	case kind.Fatal():
 		return g.explained(err)
