@@ -68,34 +68,80 @@ func newOccurrences(dir, runID string, blocks int) (*Occurrences, error) {
 
 // Next returns how many earlier calls since NewOccurrences passed the same hash.
 func (o *Occurrences) Next(hash [32]byte) (uint32, error) {
+	n, err := o.get(hash)
+	if err != nil {
+		return 0, err
+	}
+	return n, o.put(hash, n+1)
+}
+
+// get returns the value stored for hash (0: none).
+func (o *Occurrences) get(hash [32]byte) (uint32, error) {
 	if o.err != nil {
 		return 0, o.err
 	}
 	if n, ok := o.pending[hash]; ok {
-		o.pending[hash] = n + 1
 		return n, nil
 	}
-	var n uint32
-	if o.bloomAdd(hash) {
-		// Maybe seen before: only the table can tell a repeat from a false positive.
-		c, found, err := o.table.lookup(hash)
-		if err != nil {
-			o.err = err
-			return 0, err
-		}
-		if found {
-			n = c
-		}
+	if !o.bloomAdd(hash) {
+		return 0, nil
 	}
-	o.pending[hash] = n + 1
+	// Maybe seen before: only the table can tell a repeat from a false positive.
+	c, found, err := o.table.lookup(hash)
+	if err != nil {
+		o.err = err
+		return 0, err
+	}
+	if !found {
+		c = 0
+	}
+	return c, nil
+}
+
+// put stores v (not 0) for hash, which get has seen.
+func (o *Occurrences) put(hash [32]byte, v uint32) error {
+	if o.err != nil {
+		return o.err
+	}
+	o.pending[hash] = v
 	if len(o.pending) >= maxPending {
 		if err := o.flush(); err != nil {
 			o.err = err
-			return 0, err
+			return err
 		}
 	}
-	return n, nil
+	return nil
 }
+
+// KeyRanks keeps one number per key, the largest it was given, exactly and in bounded memory
+// like Occurrences (whose machinery it shares): the importer keeps, for each person or deal
+// of a file, the newest run that applied one of its rows so far (see importer's "File order
+// across reruns"). Not safe for concurrent use.
+type KeyRanks struct{ o *Occurrences }
+
+// NewKeyRanks starts an empty KeyRanks for the run runID. Close it to delete its scratch table.
+func (s *Store) NewKeyRanks(runID string) (*KeyRanks, error) {
+	o, err := newOccurrences(filepath.Dir(s.path), runID+"-keys", bloomBlocks)
+	if err != nil {
+		return nil, err
+	}
+	return &KeyRanks{o: o}, nil
+}
+
+// Get returns the largest rank given to hash so far, 0 if none.
+func (k *KeyRanks) Get(hash [32]byte) (uint32, error) { return k.o.get(hash) }
+
+// Raise gives hash the rank r unless it has a larger one. Call it after Get of the same hash.
+func (k *KeyRanks) Raise(hash [32]byte, r uint32) error {
+	cur, err := k.o.get(hash)
+	if err != nil || r <= cur {
+		return err
+	}
+	return k.o.put(hash, r)
+}
+
+// Close deletes the scratch table. It is safe to call more than once.
+func (k *KeyRanks) Close() error { return k.o.Close() }
 
 // Close deletes the scratch table. It is safe to call more than once.
 func (o *Occurrences) Close() error {

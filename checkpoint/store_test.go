@@ -36,7 +36,7 @@ func openTest(t testing.TB, path string) *Store {
 }
 
 // writeRealState creates a state file with rows, runs and enough pages to be worth damaging.
-func writeRealState(t *testing.T, path string, rows int) {
+func writeRealState(t testing.TB, path string, rows int) {
 	t.Helper()
 	s, err := Open(path, Options{})
 	if err != nil {

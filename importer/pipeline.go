@@ -220,6 +220,7 @@ type pipeline struct {
 	store         *checkpoint.Store
 	committer     *checkpoint.Committer
 	occ           *checkpoint.Occurrences
+	order         *fileOrder // nil when the run cannot overtake a confirmed row (order.go)
 	src           *Source
 	compiled      *mappings.Compiled
 	now           func() time.Time
@@ -341,6 +342,10 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		return nil, err
 	}
 	p.occ = occ
+	if p.order, err = newFileOrder(p); err != nil {
+		occ.Close()
+		return nil, err
+	}
 	p.committer = o.Store.NewCommitter(o.Commit)
 	p.stats = newStats(fileRows)
 	p.gate = newKeyGate()
@@ -366,7 +371,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 
 	// Settle the state: everything queued is committed before the run is called finished.
 	commitErr := p.committer.Close()
-	occErr := occ.Close()
+	occErr := errors.Join(occ.Close(), p.order.close())
 	finished := o.Now()
 
 	s := &Summary{
@@ -614,6 +619,11 @@ func (d *dispatcher) dispatch(batch []*job) (more bool, err error) {
 			}
 			ri++
 			p.decide(j)
+			if p.order != nil {
+				if err := p.order.admit(p, j); err != nil {
+					return false, err
+				}
+			}
 		}
 		if j.status != "" {
 			if !sendJob(p.stopCtx, d.done, j) {
