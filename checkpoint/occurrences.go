@@ -113,35 +113,24 @@ func (o *Occurrences) put(hash [32]byte, v uint32) error {
 	return nil
 }
 
-// KeyRanks keeps one number per key, the largest it was given, exactly and in bounded memory
-// like Occurrences (whose machinery it shares): the importer keeps, for each person or deal
-// of a file, the newest run that applied one of its rows so far (see importer's "File order
-// across reruns"). Not safe for concurrent use.
+// KeyRanks keeps one number per key, exactly and in bounded memory: the importer keeps, for
+// each person or deal of a file, the newest run that applied one of its rows so far (see
+// importer's "File order across reruns"). It lives in its Occurrences, whose filter, map and
+// scratch table it shares: a second set of them would add 6 MiB to a process that keeps its
+// heap near 32 MiB, and the garbage collector would make a rerun cost twice the CPU. The
+// hashes it is given must not be hashes Occurrences numbers (the importer hashes keys with a
+// prefix no params JSON has). Not safe for concurrent use, like its Occurrences.
 type KeyRanks struct{ o *Occurrences }
 
-// NewKeyRanks starts an empty KeyRanks for the run runID. Close it to delete its scratch table.
-func (s *Store) NewKeyRanks(runID string) (*KeyRanks, error) {
-	o, err := newOccurrences(filepath.Dir(s.path), runID+"-keys", bloomBlocks)
-	if err != nil {
-		return nil, err
-	}
-	return &KeyRanks{o: o}, nil
-}
+// Ranks returns the KeyRanks that shares o's storage; closing o ends it.
+func (o *Occurrences) Ranks() *KeyRanks { return &KeyRanks{o: o} }
 
 // Get returns the largest rank given to hash so far, 0 if none.
 func (k *KeyRanks) Get(hash [32]byte) (uint32, error) { return k.o.get(hash) }
 
-// Raise gives hash the rank r unless it has a larger one. Call it after Get of the same hash.
-func (k *KeyRanks) Raise(hash [32]byte, r uint32) error {
-	cur, err := k.o.get(hash)
-	if err != nil || r <= cur {
-		return err
-	}
-	return k.o.put(hash, r)
-}
-
-// Close deletes the scratch table. It is safe to call more than once.
-func (k *KeyRanks) Close() error { return k.o.Close() }
+// Set gives hash the rank r. Call it after Get of the same hash, with a rank larger than the
+// one Get returned (ranks only grow; Get alone leaves the hash as it was).
+func (k *KeyRanks) Set(hash [32]byte, r uint32) error { return k.o.put(hash, r) }
 
 // Close deletes the scratch table. It is safe to call more than once.
 func (o *Occurrences) Close() error {

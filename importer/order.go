@@ -46,9 +46,7 @@ func newFileOrder(p *pipeline) (*fileOrder, error) {
 		o.ranks[r.ID] = uint32(len(runs) - i)
 	}
 	// This run is in the list already (saved at its start): it ranks newest either way.
-	if o.keys, err = p.store.NewKeyRanks(p.runID); err != nil {
-		return nil, err
-	}
+	o.keys = p.occ.Ranks()
 	return o, nil
 }
 
@@ -59,7 +57,7 @@ func (o *fileOrder) admit(p *pipeline, j *job) error {
 	if j.key == "" || j.status != "" && j.status != RowSkipped {
 		return nil // names no one, or not applied (rejected, in doubt)
 	}
-	h := sha256.Sum256([]byte(strings.ToLower(j.key)))
+	h := keyHash(j.key)
 	latest, err := o.keys.Get(h)
 	if err != nil {
 		return fmt.Errorf("keeping the file's order: %w", err)
@@ -76,12 +74,16 @@ func (o *fileOrder) admit(p *pipeline, j *job) error {
 			p.log.Info("sending a confirmed row again: an earlier row of the same key was sent after it", "line", j.row.Line, "key", j.key)
 		}
 	}
-	return o.keys.Raise(h, applied)
-}
-
-func (o *fileOrder) close() error {
-	if o == nil {
+	if applied <= latest {
 		return nil
 	}
-	return o.keys.Close()
+	return o.keys.Set(h, applied)
+}
+
+// keyHash is the hash KeyRanks files a key under: a prefix no params JSON starts with keeps it
+// apart from the params hashes the same Occurrences numbers.
+func keyHash(key string) [32]byte {
+	var buf [128]byte
+	b := append(buf[:0], "key\x00"...)
+	return sha256.Sum256(append(b, strings.ToLower(key)...))
 }

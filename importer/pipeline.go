@@ -371,7 +371,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 
 	// Settle the state: everything queued is committed before the run is called finished.
 	commitErr := p.committer.Close()
-	occErr := errors.Join(occ.Close(), p.order.close())
+	occErr := occ.Close()
 	finished := o.Now()
 
 	s := &Summary{
