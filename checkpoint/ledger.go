@@ -272,7 +272,7 @@ func (s *Store) LookupRows(keys []RowKey) ([]RowRecord, error) {
 			}
 			r, err := decodeRecord(enc(i), v, prev)
 			if err != nil {
-				return fmt.Errorf("%s: ledger record of %s/%s %x: %w: %w", s.path, keys[i].Account, keys[i].Target, keys[i].Hash[:6], ErrDamaged, err)
+				return damaged(s.path, fmt.Errorf("ledger record of %s/%s %x: %w", keys[i].Account, keys[i].Target, keys[i].Hash[:6], err))
 			}
 			out[i], prev = r, r.RunID
 		}
@@ -370,7 +370,7 @@ func (s *Store) forgetChunk(ids map[string]bool, after []byte) (deleted int, las
 				id, err = recordRunID(body)
 			}
 			if err != nil {
-				return fmt.Errorf("%s: ledger: %w: %w", s.path, ErrDamaged, err)
+				return damaged(s.path, fmt.Errorf("ledger: %w", err))
 			}
 			if ids[string(id)] {
 				doomed = append(doomed, bytes.Clone(k))

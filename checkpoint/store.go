@@ -339,8 +339,10 @@ func readOnly(path string, cause error) error {
 		"do not start a fresh state file instead: the rows this one has confirmed would be sent again", path, ErrReadOnly, cause)
 }
 
+// damaged is the error of every kind of damage: it names the file, says what was found and
+// gives the way out with its price.
 func damaged(path string, cause error) error {
-	return fmt.Errorf("%s: %w (%v). Move it aside (mv %s %s.bad) to start with fresh state: imports will then resend rows the old file had confirmed, so only do it if you accept that", path, ErrDamaged, cause, path, path)
+	return fmt.Errorf("%s: %w (%w). Move it aside (mv %s %s.bad) to start with fresh state: imports will then resend rows the old file had confirmed, so only do it if you accept that", path, ErrDamaged, cause, path, path)
 }
 
 // Path returns the file the store was opened from.
