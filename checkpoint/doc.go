@@ -30,8 +30,9 @@
 //     page, the freelist, a free page, one place in one tree); each page names itself, has a
 //     leaf or branch type, and holds its elements exactly where bbolt packs them and is exactly
 //     as long as they need (so a changed count, size or overflow shows); keys are ordered and
-//     within their branch's bounds (so every stored key is found); only gcbatch's buckets exist,
-//     all of them; the ledger holds no nested buckets.
+//     within their branch's bounds (so every stored key is found); every bucket gcbatch makes
+//     exists (a changed byte in a name would make bbolt create an empty one, and an empty ledger
+//     sends every row again); the ledger holds no nested buckets.
 //   - Every ledger record ends with a CRC-32C of its key and value (ledgerFormatSealed), checked
 //     by the walk and by every lookup, so a changed byte in a key — which would make a confirmed
 //     row look absent — is damage. The meta bucket records the format; files written before it
