@@ -101,7 +101,8 @@ func (s *Store) NewCommitter(o CommitterOptions) *Committer {
 // behind), in which case it waits, so memory stays flat. The record is durable after the next
 // commit: within MaxDelay, or at Flush or Close.
 func (c *Committer) Put(k RowKey, r RowRecord) {
-	req := commitReq{key: ledgerKey(nil, k), val: encodeRecord(nil, r)}
+	key := ledgerKey(nil, k)
+	req := commitReq{key: key, val: encodeRecord(nil, key, r)}
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if c.closed {
@@ -117,7 +118,8 @@ func (c *Committer) Put(k RowKey, r RowRecord) {
 // An error means the record may not be durable; a canceled ctx returns early with ctx.Err()
 // (the record may still be written).
 func (c *Committer) PutSync(ctx context.Context, k RowKey, r RowRecord) error {
-	return c.send(ctx, commitReq{key: ledgerKey(nil, k), val: encodeRecord(nil, r), done: make(chan error, 1)})
+	key := ledgerKey(nil, k)
+	return c.send(ctx, commitReq{key: key, val: encodeRecord(nil, key, r), done: make(chan error, 1)})
 }
 
 // Flush commits everything queued before it and waits for that commit.

@@ -12,9 +12,42 @@
 //   - exports, budget, cache: pending exports, the export-call budget (see Budget), and short-lived
 //     answers worth reusing, such as the account's custom fields and groups (CacheGet, CachePut).
 //
-// The file is created with mode 0600. A second gcbatch on the same file gets ErrLocked after
-// Options.Timeout instead of hanging; a file that is not a bbolt file, or was cut short, gets
-// ErrDamaged with the way out, never a crash.
+// The file is created with mode 0600, under a temporary name that is linked to --state only
+// once the file is whole, so gcbatch never leaves an empty or half-made state file. A second
+// gcbatch on the same file gets ErrLocked after Options.Timeout instead of hanging; a file that
+// cannot be written (a read-only file system or file) gets ErrReadOnly, which is not damage.
+//
+// # Damage
+//
+// A damaged file (emptied, cut short, bytes overwritten anywhere) gets ErrDamaged with the way
+// out, before anything reads it through bbolt, and never a crash. bbolt checksums only its two
+// meta pages; a bad data page would make it fault outside its mapping (a SIGSEGV that recover
+// does not catch), recurse around a cycle of branch pages until the stack overflows, or simply
+// not find a row that is there — and a row the ledger does not find is sent again. So:
+//
+//   - Open walks the whole file once (verifyFile), with pread under bbolt's lock, checking what
+//     bbolt takes on trust: every page below the high-water mark has exactly one owner (a meta
+//     page, the freelist, a free page, one place in one tree); each page names itself, has a
+//     leaf or branch type, and holds its elements exactly where bbolt packs them and is exactly
+//     as long as they need (so a changed count, size or overflow shows); keys are ordered and
+//     within their branch's bounds (so every stored key is found); every bucket gcbatch makes
+//     exists (a changed byte in a name would make bbolt create an empty one, and an empty ledger
+//     sends every row again); the ledger holds no nested buckets.
+//   - Every ledger record ends with a CRC-32C of its key and value (ledgerFormatSealed), checked
+//     by the walk and by every lookup, so a changed byte in a key — which would make a confirmed
+//     row look absent — is damage. The meta bucket records the format; files written before it
+//     are sealed by the first writer that opens them (sealLedger), a chunk per transaction.
+//   - Every transaction runs with debug.SetPanicOnFault and recover (guardedView,
+//     guardedUpdate), so a page that goes bad after Open is ErrDamaged too.
+//
+// The walk reads each used page once and checksums each record: about 60 ms for a ledger of
+// 200,000 rows on these machines (BenchmarkVerify; bbolt's own tx.Check of the same file takes
+// about a third of that, but reads through the mapping, so the damage it looks for can fault
+// it, and it looks neither at record contents nor at how a page's elements are packed).
+// Damage in a free page or in the unused end of a page is not found, and does not matter:
+// bbolt never reads those bytes. Run records (JSON), exports, the budget and the cache carry no
+// checksum of their own: their damage is found when it breaks the structure or their
+// decoding, and cannot make a row be sent again.
 //
 // # Resuming and nightly files
 //

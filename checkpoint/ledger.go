@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"slices"
 	"time"
 
@@ -71,9 +72,20 @@ type RowRecord struct {
 	At             time.Time
 }
 
-// ledgerFormat is the first byte of every ledger value, so a later version can change the
-// encoding and still read old files.
-const ledgerFormat = 1
+// The first byte of every ledger value says how the rest is laid out, so a later version can
+// change the encoding and still read old files. ledgerFormatPlain records (gcbatch before
+// state files were sealed) end with the error text; ledgerFormatSealed records add a CRC-32C
+// of the record's key and value, so that a changed byte in either is found (see verifyFile:
+// a changed key would otherwise turn a confirmed row into a row the ledger does not know,
+// and that row would be sent again). Files whose meta bucket records ledgerFormatSealed hold
+// only sealed records; older files are sealed when a writer opens them (sealLedger).
+const (
+	ledgerFormatPlain  = 1
+	ledgerFormatSealed = 2
+)
+
+// crcTable is CRC-32C (Castagnoli), which the CPU computes in hardware on amd64 and arm64.
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 // ledgerKey appends the key of k to dst. Account and target are length-prefixed rather than
 // separated, so no name can run into the next field; all keys of one account and target still
@@ -87,10 +99,12 @@ func ledgerKey(dst []byte, k RowKey) []byte {
 	return binary.BigEndian.AppendUint32(dst, k.Occurrence)
 }
 
-// encodeRecord appends the compact binary form of r to dst: format, state, run id, then
-// varints. RunID comes first so that ForgetRuns can match it without decoding the rest.
-func encodeRecord(dst []byte, r RowRecord) []byte {
-	dst = append(dst, ledgerFormat, byte(r.State))
+// encodeRecord appends the sealed binary form of r, the record of key, to dst: format, state,
+// run id, then varints, the error text and the checksum. RunID comes first so that ForgetRuns
+// can match it without decoding the rest.
+func encodeRecord(dst, key []byte, r RowRecord) []byte {
+	start := len(dst)
+	dst = append(dst, ledgerFormatSealed, byte(r.State))
 	dst = binary.AppendUvarint(dst, uint64(len(r.RunID)))
 	dst = append(dst, r.RunID...)
 	dst = binary.AppendVarint(dst, int64(r.Line))
@@ -102,14 +116,55 @@ func encodeRecord(dst []byte, r RowRecord) []byte {
 	}
 	dst = binary.AppendVarint(dst, at)
 	dst = binary.AppendUvarint(dst, uint64(len(r.Error)))
-	return append(dst, r.Error...)
+	dst = append(dst, r.Error...)
+	return seal(dst, start, key)
+}
+
+// seal appends the checksum of key and dst[start:] to dst.
+func seal(dst []byte, start int, key []byte) []byte {
+	sum := crc32.Update(crc32.Checksum(key, crcTable), crcTable, dst[start:])
+	return binary.BigEndian.AppendUint32(dst, sum)
 }
 
 var errBadRecord = errors.New("malformed ledger record")
 
-// recordRunID returns the run id bytes of an encoded record without copying.
+var errChecksum = errors.New("ledger record does not match its checksum")
+
+// recordBody checks the record v of key and returns it without its checksum (a plain record
+// as it is); sealed reports which it was.
+func recordBody(key, v []byte) (body []byte, sealed bool, err error) {
+	if len(v) < 2 {
+		return nil, false, errBadRecord
+	}
+	switch v[0] {
+	case ledgerFormatPlain:
+		return v, false, nil
+	case ledgerFormatSealed:
+		if len(v) < 6 {
+			return nil, true, errBadRecord
+		}
+		body = v[:len(v)-4]
+		if crc32.Update(crc32.Checksum(key, crcTable), crcTable, body) != binary.BigEndian.Uint32(v[len(body):]) {
+			return nil, true, errChecksum
+		}
+		return body, true, nil
+	}
+	return nil, false, errBadRecord
+}
+
+// checkRecord verifies the record v of key as decodeRecord would read it.
+func checkRecord(key, v []byte) (sealed bool, err error) {
+	body, sealed, err := recordBody(key, v)
+	if err != nil {
+		return sealed, err
+	}
+	_, err = decodeBody(body, "")
+	return sealed, err
+}
+
+// recordRunID returns the run id bytes of a record body without copying.
 func recordRunID(v []byte) ([]byte, error) {
-	if len(v) < 2 || v[0] != ledgerFormat {
+	if len(v) < 2 {
 		return nil, errBadRecord
 	}
 	n, w := binary.Uvarint(v[2:])
@@ -119,16 +174,27 @@ func recordRunID(v []byte) ([]byte, error) {
 	return v[2+w : 2+w+int(n)], nil
 }
 
-// decodeRecord copies the record out of v (which bbolt owns only until the transaction ends).
-// prevRunID is reused when it matches, since a batch of rows mostly comes from one run and
-// that saves an allocation per row on the resume path.
-func decodeRecord(v []byte, prevRunID string) (RowRecord, error) {
+// decodeRecord checks the record v of key and copies it out (bbolt owns v only until the
+// transaction ends). prevRunID is reused when it matches, since a batch of rows mostly comes
+// from one run and that saves an allocation per row on the resume path.
+func decodeRecord(key, v []byte, prevRunID string) (RowRecord, error) {
+	body, _, err := recordBody(key, v)
+	if err != nil {
+		return RowRecord{}, err
+	}
+	return decodeBody(body, prevRunID)
+}
+
+func decodeBody(v []byte, prevRunID string) (RowRecord, error) {
 	var r RowRecord
 	id, err := recordRunID(v)
 	if err != nil {
 		return r, err
 	}
 	r.State = RowState(v[1])
+	if r.State > StateInDoubt {
+		return r, errBadRecord
+	}
 	if string(id) == prevRunID {
 		r.RunID = prevRunID
 	} else {
@@ -204,9 +270,9 @@ func (s *Store) LookupRows(keys []RowKey) ([]RowRecord, error) {
 			if v == nil {
 				continue
 			}
-			r, err := decodeRecord(v, prev)
+			r, err := decodeRecord(enc(i), v, prev)
 			if err != nil {
-				return fmt.Errorf("%s: ledger record of %s/%s %x: %w: %w", s.path, keys[i].Account, keys[i].Target, keys[i].Hash[:6], ErrDamaged, err)
+				return damaged(s.path, fmt.Errorf("ledger record of %s/%s %x: %w", keys[i].Account, keys[i].Target, keys[i].Hash[:6], err))
 			}
 			out[i], prev = r, r.RunID
 		}
@@ -298,9 +364,13 @@ func (s *Store) forgetChunk(ids map[string]bool, after []byte) (deleted int, las
 		// Collect first and delete afterwards: deleting under a live cursor makes it skip keys.
 		var doomed [][]byte
 		for ; k != nil; k, v = c.Next() {
-			id, err := recordRunID(v)
+			body, _, err := recordBody(k, v)
+			var id []byte
+			if err == nil {
+				id, err = recordRunID(body)
+			}
 			if err != nil {
-				return fmt.Errorf("%s: ledger: %w: %w", s.path, ErrDamaged, err)
+				return damaged(s.path, fmt.Errorf("ledger: %w", err))
 			}
 			if ids[string(id)] {
 				doomed = append(doomed, bytes.Clone(k))

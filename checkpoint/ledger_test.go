@@ -65,7 +65,8 @@ func TestRecordRoundTrip(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := decodeRecord(encodeRecord(nil, tt.r), "r")
+			key := []byte("key of " + tt.name)
+			got, err := decodeRecord(key, encodeRecord(nil, key, tt.r), "r")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -81,11 +82,18 @@ func TestRecordRoundTrip(t *testing.T) {
 }
 
 func TestDecodeRecordRejectsGarbage(t *testing.T) {
-	good := encodeRecord(nil, RowRecord{State: StateConfirmed, RunID: "run", Error: "x"})
-	for _, v := range [][]byte{nil, {1}, {9, 2}, good[:len(good)-1], append(bytes.Clone(good), 0), {1, 2, 200}} {
-		if _, err := decodeRecord(v, ""); err == nil {
+	key := []byte("k")
+	good := encodeRecord(nil, key, RowRecord{State: StateConfirmed, RunID: "run", Error: "x"})
+	flipped := bytes.Clone(good)
+	flipped[1] = byte(StateNone) // confirmed → none: the row would be sent again
+	for _, v := range [][]byte{nil, {1}, {9, 2}, good[:len(good)-1], append(bytes.Clone(good), 0), {1, 2, 200}, flipped} {
+		if _, err := decodeRecord(key, v, ""); err == nil {
 			t.Errorf("decodeRecord(%x) succeeded", v)
 		}
+	}
+	// The checksum covers the key: the same value under another key is damage.
+	if _, err := decodeRecord([]byte("j"), good, ""); err == nil {
+		t.Error("a record read under a changed key passed its checksum")
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 )
 
 // Occurrences numbers the rows of one file that have the same content: Next returns 0 the
@@ -22,9 +23,10 @@ import (
 //
 // The scratch table is not in the state file on purpose: it is thrown away with the run, so it
 // needs neither fsync nor copy-on-write, and reading it with pread keeps its pages out of the
-// process's resident memory. Not safe for concurrent use: one reader goroutine numbers rows in
-// file order.
+// process's resident memory. One reader goroutine numbers rows in file order; its KeyRanks
+// (Ranks) may be used from another goroutine: a mutex keeps the shared storage consistent.
 type Occurrences struct {
+	mu      sync.Mutex
 	bloom   []uint64
 	pending map[[32]byte]uint32 // next index of each hash touched since the last flush
 	table   *seenTable
@@ -68,37 +70,85 @@ func newOccurrences(dir, runID string, blocks int) (*Occurrences, error) {
 
 // Next returns how many earlier calls since NewOccurrences passed the same hash.
 func (o *Occurrences) Next(hash [32]byte) (uint32, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	n, err := o.get(hash)
+	if err != nil {
+		return 0, err
+	}
+	return n, o.put(hash, n+1)
+}
+
+// get returns the value stored for hash (0: none).
+func (o *Occurrences) get(hash [32]byte) (uint32, error) {
 	if o.err != nil {
 		return 0, o.err
 	}
 	if n, ok := o.pending[hash]; ok {
-		o.pending[hash] = n + 1
 		return n, nil
 	}
-	var n uint32
-	if o.bloomAdd(hash) {
-		// Maybe seen before: only the table can tell a repeat from a false positive.
-		c, found, err := o.table.lookup(hash)
-		if err != nil {
-			o.err = err
-			return 0, err
-		}
-		if found {
-			n = c
-		}
+	if !o.bloomAdd(hash) {
+		return 0, nil
 	}
-	o.pending[hash] = n + 1
+	// Maybe seen before: only the table can tell a repeat from a false positive.
+	c, found, err := o.table.lookup(hash)
+	if err != nil {
+		o.err = err
+		return 0, err
+	}
+	if !found {
+		c = 0
+	}
+	return c, nil
+}
+
+// put stores v (not 0) for hash, which get has seen.
+func (o *Occurrences) put(hash [32]byte, v uint32) error {
+	if o.err != nil {
+		return o.err
+	}
+	o.pending[hash] = v
 	if len(o.pending) >= maxPending {
 		if err := o.flush(); err != nil {
 			o.err = err
-			return 0, err
+			return err
 		}
 	}
-	return n, nil
+	return nil
+}
+
+// KeyRanks keeps one number per key, exactly and in bounded memory: the importer keeps, for
+// each person or deal of a file, the newest run that applied one of its rows so far (see
+// importer's "File order across reruns"). It lives in its Occurrences, whose filter, map and
+// scratch table it shares: a second set of them would add 6 MiB to a process that keeps its
+// heap near 32 MiB, and the garbage collector would make a rerun cost twice the CPU. The
+// hashes it is given must not be hashes Occurrences numbers (the importer hashes keys with a
+// prefix no params JSON has). Its methods may run beside its Occurrences' Next (the importer
+// numbers rows in one goroutine and ranks keys in another), not beside each other.
+type KeyRanks struct{ o *Occurrences }
+
+// Ranks returns the KeyRanks that shares o's storage; closing o ends it.
+func (o *Occurrences) Ranks() *KeyRanks { return &KeyRanks{o: o} }
+
+// Get returns the largest rank given to hash so far, 0 if none.
+func (k *KeyRanks) Get(hash [32]byte) (uint32, error) {
+	k.o.mu.Lock()
+	defer k.o.mu.Unlock()
+	return k.o.get(hash)
+}
+
+// Set gives hash the rank r. Call it after Get of the same hash, with a rank larger than the
+// one Get returned (ranks only grow; Get alone leaves the hash as it was).
+func (k *KeyRanks) Set(hash [32]byte, r uint32) error {
+	k.o.mu.Lock()
+	defer k.o.mu.Unlock()
+	return k.o.put(hash, r)
 }
 
 // Close deletes the scratch table. It is safe to call more than once.
 func (o *Occurrences) Close() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	if o.table == nil {
 		return nil
 	}

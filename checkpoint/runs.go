@@ -116,7 +116,7 @@ func (s *Store) ListRuns() ([]Run, error) {
 
 func (s *Store) decodeRun(v []byte, r *Run) error {
 	if err := json.Unmarshal(v, r); err != nil {
-		return fmt.Errorf("%s: run record: %w: %w", s.path, ErrDamaged, err)
+		return damaged(s.path, fmt.Errorf("run record: %w", err))
 	}
 	return nil
 }

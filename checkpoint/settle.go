@@ -33,21 +33,20 @@ func (s *Store) RowsInDoubt(account, target string) ([]DoubtfulRow, error) {
 		c := b.Cursor()
 		var prev string
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			if len(v) < 2 {
-				return fmt.Errorf("%s: ledger: %w: %w", s.path, ErrDamaged, errBadRecord)
-			}
-			if st := RowState(v[1]); st != StateSent && st != StateInDoubt {
-				continue
-			}
 			rest := k[len(prefix):]
 			if len(rest) != len(RowKey{}.Hash)+4 {
 				return fmt.Errorf("%s: ledger key of %s/%s: %w: wrong length", s.path, account, target, ErrDamaged)
 			}
-			r, err := decodeRecord(v, prev)
+			// Every record is decoded (its checksum checked) before its state is trusted: a
+			// damaged state byte must not hide a row in doubt.
+			r, err := decodeRecord(k, v, prev)
 			if err != nil {
 				return fmt.Errorf("%s: ledger record of %s/%s: %w: %w", s.path, account, target, ErrDamaged, err)
 			}
 			prev = r.RunID
+			if r.State != StateSent && r.State != StateInDoubt {
+				continue
+			}
 			row := DoubtfulRow{Key: RowKey{Account: account, Target: target}, Record: r}
 			copy(row.Key.Hash[:], rest)
 			row.Key.Occurrence = binary.BigEndian.Uint32(rest[len(row.Key.Hash):])
@@ -100,7 +99,7 @@ func (s *Store) SettleRows(rows []DoubtfulRow, checked time.Time) error {
 		for _, r := range rows {
 			// bbolt keeps the slices until the commit: each Put gets its own.
 			k := ledgerKey(nil, r.Key)
-			if err := b.Put(k, encodeRecord(nil, r.Record)); err != nil {
+			if err := b.Put(k, encodeRecord(nil, k, r.Record)); err != nil {
 				return err
 			}
 			if r.Record.State == StateInDoubt {

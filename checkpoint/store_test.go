@@ -36,7 +36,7 @@ func openTest(t testing.TB, path string) *Store {
 }
 
 // writeRealState creates a state file with rows, runs and enough pages to be worth damaging.
-func writeRealState(t *testing.T, path string, rows int) {
+func writeRealState(t testing.TB, path string, rows int) {
 	t.Helper()
 	s, err := Open(path, Options{})
 	if err != nil {
@@ -122,8 +122,9 @@ func TestOpenDamaged(t *testing.T) {
 }
 
 // TestDamagedPagesDoNotCrash zeroes the ledger's root page in a real file: the meta pages and
-// the freelist are intact, so bbolt opens it, and the damage only shows when a transaction
-// reaches the ledger.
+// the freelist are intact, so bbolt would open it, and the damage would only show when a
+// transaction reaches the ledger. Open's check finds it first; and should a page go bad after
+// Open, every read and write of the store still reports damage instead of crashing.
 func TestDamagedPagesDoNotCrash(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.db")
 	writeRealState(t, path, 20000)
@@ -146,10 +147,24 @@ func TestDamagedPagesDoNotCrash(t *testing.T) {
 	}
 	f.Close()
 
-	s, err = Open(path, Options{})
-	if err != nil {
-		t.Fatalf("Open: %v (the damage is beyond what Open reads)", err)
+	if s, err := Open(path, Options{}); !errors.Is(err, ErrDamaged) {
+		if err == nil {
+			s.Close()
+		}
+		t.Fatalf("Open of a file whose ledger root is zeroed: %v, want ErrDamaged", err)
 	}
+	// Damage after Open: the same bytes, zeroed under an open store.
+	os.Remove(path)
+	writeRealState(t, path, 20000)
+	s = openTest(t, path)
+	f, err = os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(make([]byte, pageSize), int64(root)*int64(pageSize)); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
 	defer s.Close()
 	if _, err := s.ListRuns(); err != nil {
 		t.Errorf("runs are intact, but ListRuns: %v", err)
@@ -171,14 +186,28 @@ func TestDamagedPagesDoNotCrash(t *testing.T) {
 	}
 }
 
-func TestOpenZeroLengthFileStartsFresh(t *testing.T) {
+// TestOpenEmptyFileIsDamage: gcbatch never leaves an empty state file (a new one is made
+// under a temporary name), so an empty one was emptied or cut, and taking it as new would
+// send every row again.
+func TestOpenEmptyFileIsDamage(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.db")
 	if err := os.WriteFile(path, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s := openTest(t, path)
-	if err := useStore(s); err != nil {
-		t.Fatal(err)
+	for _, ro := range []bool{false, true} {
+		s, err := Open(path, Options{ReadOnly: ro})
+		if !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "empty") {
+			if err == nil {
+				s.Close()
+			}
+			t.Fatalf("Open(read-only %v) of an empty file: %v, want ErrDamaged", ro, err)
+		}
+	}
+	if info, err := os.Stat(path); err != nil || info.Size() != 0 {
+		t.Fatalf("the empty file was changed: %v %v", info, err)
+	}
+	if ents, _ := os.ReadDir(filepath.Dir(path)); len(ents) != 1 {
+		t.Errorf("Open left files behind: %v", ents)
 	}
 }
 

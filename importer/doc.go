@@ -104,6 +104,26 @@
 // same account and target (checkpoint.Store.ForgetRuns), in-doubt marks included, and sends
 // everything again.
 //
+// # File order across reruns
+//
+// GetCourse must end as if the file's rows had been applied in file order. Within a run the
+// rows of one key (e-mail in any case, phone, deal number) go out one after another (keyGate).
+// Across runs the ledger alone would break it: when an earlier row of a person failed (or was
+// rejected and is retried with --retry-rejected, or changed since) and a later row was
+// confirmed, a rerun sends the earlier row and skips the later one, and the person keeps the
+// older values. So a confirmed row is skipped only if no earlier row of its key was applied
+// by a newer run, this one included; otherwise it is sent again, after that row (order.go).
+// Runs are ranked by their start and the ledger records which run confirmed each row, so one
+// number per key (checkpoint.KeyRanks, exact in bounded memory) is all the dispatcher keeps,
+// and nothing more is written: a rerun that stops between the two rows leaves the earlier
+// row's record naming the newer run, and the next run sends the later row.
+//
+// The later row is sent again rather than the earlier one skipped as "superseded": an earlier
+// row may set fields the later one leaves out, and "in file order" means the later row is
+// applied after it. Non-idempotent targets (messages, deals without number) never take part:
+// they are never sent twice for order's sake. A nightly file still sends only its new and
+// changed rows, plus, for a changed row, the later rows of the same key.
+//
 // After kill -9 nothing is lost: a confirmation is written by the next group commit
 // (checkpoint.DefaultCommitDelay or DefaultCommitRows rows, whichever comes first), so the rows sent again on rerun are
 // at most those in flight plus those confirmed in the last commit interval, and idempotent

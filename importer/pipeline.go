@@ -231,6 +231,7 @@ type pipeline struct {
 	store         *checkpoint.Store
 	committer     *checkpoint.Committer
 	occ           *checkpoint.Occurrences
+	order         *fileOrder // nil when the run cannot overtake a confirmed row (order.go)
 	src           Input
 	compiled      *mappings.Compiled
 	now           func() time.Time
@@ -357,6 +358,10 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		return nil, err
 	}
 	p.occ = occ
+	if p.order, err = newFileOrder(p); err != nil {
+		occ.Close()
+		return nil, err
+	}
 	p.committer = o.Store.NewCommitter(o.Commit)
 	p.stats = newStats(fileRows)
 	p.gate = newKeyGate()
@@ -631,6 +636,11 @@ func (d *dispatcher) dispatch(batch []*job) (more bool, err error) {
 			}
 			ri++
 			p.decide(j)
+			if p.order != nil {
+				if err := p.order.admit(p, j); err != nil {
+					return false, err
+				}
+			}
 		}
 		if j.status != "" {
 			if !sendJob(p.stopCtx, d.done, j) {
