@@ -1,6 +1,6 @@
 # gcbatch — the project's front door. Needs Go (1.26): modules come from the Go module proxy on
 # first use. `make test` also uses npm (shipped with Node.js) once, to fetch the public csv-spectrum
-# test files into .cache/.
+# test files and the getcourse-js-sdk client (for an interop test) into .cache/.
 GO      ?= go
 BIN     ?= bin/gcbatch
 FUZZTIME ?= 5s
@@ -10,7 +10,7 @@ COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 PLATFORMS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64
 
-.PHONY: all build dist test vet vet-all tidy-check demo bench fuzz lint soak clean csv-spectrum
+.PHONY: all build dist test vet vet-all tidy-check demo bench fuzz lint soak clean csv-spectrum js-sdk
 
 all: build
 
@@ -42,8 +42,9 @@ tidy-check:
 
 # Every test, with the race detector. CI runs this. The csv-spectrum files are read by
 # importer's TestCSVSpectrum, which finds them through GCBATCH_CSV_SPECTRUM.
-test: vet csv-spectrum
-	GCBATCH_CSV_SPECTRUM=$(abspath $(CSV_SPECTRUM)) $(GO) test -race -count=1 -timeout 15m ./...
+test: vet csv-spectrum js-sdk
+	GCBATCH_CSV_SPECTRUM=$(abspath $(CSV_SPECTRUM)) GCBATCH_JS_SDK=$(abspath $(JS_SDK))/node_modules \
+		$(GO) test -race -count=1 -timeout 15m ./...
 
 # The public csv-spectrum suite (CSV files, each with the records it must read as), fetched with
 # npm into a git-ignored cache once; it is not copied into the repository.
@@ -55,6 +56,15 @@ $(CSV_SPECTRUM)/package.json:
 	rm -rf $(CSV_SPECTRUM) && mkdir -p $(CSV_SPECTRUM)
 	cd $(CSV_SPECTRUM) && npm pack --silent csv-spectrum@$(CSV_SPECTRUM_VERSION) >/dev/null \
 		&& tar xf csv-spectrum-$(CSV_SPECTRUM_VERSION).tgz --strip-components=1 && rm csv-spectrum-$(CSV_SPECTRUM_VERSION).tgz
+
+# The public getcourse-js-sdk (npm), a GetCourse client we did not write, for the interop test
+# against `gcbatch sim --tls` (cmd/gcbatch TestInteropJSSDK); fetched once into a git-ignored cache.
+JS_SDK_VERSION ?= 0.1.5
+JS_SDK := .cache/js-sdk
+js-sdk: $(JS_SDK)/node_modules/getcourse-js-sdk/package.json
+
+$(JS_SDK)/node_modules/getcourse-js-sdk/package.json:
+	mkdir -p $(JS_SDK) && npm install --silent --no-audit --no-fund --prefix $(JS_SDK) getcourse-js-sdk@$(JS_SDK_VERSION) >/dev/null
 
 # The whole story against the built-in simulator, in about a minute.
 demo: build

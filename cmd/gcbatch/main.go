@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 )
@@ -21,6 +22,15 @@ const softMemoryLimit = 32 << 20
 func run() int {
 	if path := os.Getenv("GCBATCH_PEAK_RSS_FILE"); path != "" {
 		defer writePeakRSS(path)
+	}
+	if path := os.Getenv("GCBATCH_CPU_PROFILE"); path != "" {
+		// For finding where a slow run spends its time (go tool pprof BINARY PATH).
+		if f, err := os.Create(path); err == nil {
+			if pprof.StartCPUProfile(f) == nil {
+				defer f.Close()
+				defer pprof.StopCPUProfile()
+			}
+		}
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
 		// A soft limit makes the collector work harder before the heap doubles, instead of
