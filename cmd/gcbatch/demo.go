@@ -271,7 +271,11 @@ func (d *demo) story() error {
 	book := d.path("users.xlsx")
 	code = d.gcbatch(d.ctx, "export", "users", "--created-from", "2000-01-01", "-o", book)
 	sheetRows, err := workbookRows(book)
-	d.step("export users.xlsx", code == 0 && err == nil && sheetRows > 1, "exit %d; %s has %d rows, header included (%v)", code, book, sheetRows, err)
+	read := "header included"
+	if err != nil {
+		read = "unreadable: " + err.Error()
+	}
+	d.step("export users.xlsx", code == 0 && err == nil && sheetRows > 1, "exit %d; %s has %d rows, %s", code, book, sheetRows, read)
 
 	d.say("\n== 7. The account's groups")
 	code = d.gcbatch(d.ctx, "groups", "--format", "table")
