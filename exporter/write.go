@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gcbatch/gcbatch/internal/csvcell"
 	"github.com/gcbatch/gcbatch/internal/jsonstr"
 )
 
@@ -173,8 +174,8 @@ func (p *cellPrep) cell(c []byte) []byte {
 	return c
 }
 
-// csvWriter is a minimal RFC 4180 writer: quotes only cells that need it (the delimiter, a quote,
-// CR or LF, or leading space), doubling quotes. encoding/csv would do, but works on strings and
+// csvWriter is a minimal RFC 4180 writer: quotes only cells that need it (csvcell.NeedsQuotes,
+// the reject file's rule too), doubling quotes. encoding/csv would do, but works on strings and
 // so costs a conversion per cell; this one writes the decoder's bytes straight to the buffer.
 type csvWriter struct {
 	w              *bufio.Writer
@@ -184,7 +185,6 @@ type csvWriter struct {
 	prep           cellPrep
 	pick           []int
 	width          int
-	special        [256]bool // bytes that make a cell need quotes
 }
 
 func (cw *csvWriter) header(names []string) error {
@@ -234,16 +234,7 @@ func (cw *csvWriter) eol() error {
 
 func (cw *csvWriter) field(c []byte, guard bool) {
 	prefix := guard && formulaLike(c)
-	quote := len(c) > 0 && (c[0] == ' ' || c[0] == '\t')
-	if !quote {
-		for _, b := range c {
-			if cw.special[b] {
-				quote = true
-				break
-			}
-		}
-	}
-	if !quote {
+	if !csvcell.NeedsQuotes(c, cw.delim) {
 		if prefix {
 			cw.w.WriteByte('\'')
 		}
@@ -384,9 +375,5 @@ func newRowWriter(w *bufio.Writer, o *Options, pick []int) rowWriter {
 	if delim == 0 {
 		delim = ','
 	}
-	cw := &csvWriter{w: w, delim: delim, crlf: o.CRLF, escapeFormulas: o.EscapeFormulas, prep: prep, pick: pick}
-	for _, b := range []byte{delim, '"', '\n', '\r'} {
-		cw.special[b] = true
-	}
-	return cw
+	return &csvWriter{w: w, delim: delim, crlf: o.CRLF, escapeFormulas: o.EscapeFormulas, prep: prep, pick: pick}
 }

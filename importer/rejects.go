@@ -11,6 +11,7 @@ import (
 	"sync"
 	"unicode/utf8"
 
+	"github.com/gcbatch/gcbatch/internal/csvcell"
 	"golang.org/x/text/encoding/charmap"
 )
 
@@ -206,7 +207,7 @@ func (w *RejectWriter) writeRecord(cells []string) {
 			// too: an LF would make the file read back as one with LF line ends.
 			c = strings.ReplaceAll(strings.ReplaceAll(c, "\r\n", "\r"), "\n", "\r")
 		}
-		if needsQuotes(c, w.delim) {
+		if csvcell.NeedsQuotes(c, w.delim) {
 			b = append(b, '"')
 			for {
 				k := strings.IndexByte(c, '"')
@@ -228,25 +229,6 @@ func (w *RejectWriter) writeRecord(cells []string) {
 	if _, err := w.bw.Write(b); err != nil {
 		w.err = fmt.Errorf("reject file: %w", err)
 	}
-}
-
-// needsQuotes reports whether a cell must be quoted to read back as the same cell. Cells with
-// spaces at either end are quoted too, so that no program trims them, and so is a cell starting
-// with U+FEFF, which at the start of the file would read back as a byte order mark.
-func needsQuotes(c string, delim byte) bool {
-	if c == "" {
-		return false
-	}
-	if c[0] == ' ' || c[0] == '\t' || c[len(c)-1] == ' ' || c[len(c)-1] == '\t' || strings.HasPrefix(c, "\ufeff") {
-		return true
-	}
-	for i := 0; i < len(c); i++ {
-		switch c[i] {
-		case delim, '"', '\n', '\r':
-			return true
-		}
-	}
-	return false
 }
 
 // appendText appends s in the file's encoding. UTF-8 text goes out byte for byte, invalid bytes
