@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/gcbatch/gcbatch/internal/jsonstr"
 )
 
 // Part is what Decoder.Next found.
@@ -594,7 +596,7 @@ func (d *Decoder) skipValue(capture *[]byte) error {
 				return err
 			}
 			if capture != nil {
-				*capture = appendJSONString((*capture)[:len(*capture)-1], s[start:])
+				*capture = jsonstr.Append((*capture)[:len(*capture)-1], s[start:])
 			}
 		case c == '[' || c == '{':
 			depth++

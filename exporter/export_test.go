@@ -231,3 +231,28 @@ func TestCanonicalFilters(t *testing.T) {
 		t.Errorf("%q vs %q", a, b)
 	}
 }
+
+// TestCellsReadBackAlike: the CSV output quotes what a spreadsheet program would otherwise trim
+// or take for a byte order mark (the reject file's rule, csvcell), and JSON Lines escapes
+// control characters as encoding/json does.
+func TestCellsReadBackAlike(t *testing.T) {
+	body := `{"success":true,"info":{"fields":["\ufeffid","x"],"items":[["1","trailing "],["2","tab\t"],["3","bs\b ff\f"]]}}`
+	for _, c := range []struct {
+		format Format
+		want   string
+	}{
+		{FormatCSV, "\"\ufeffid\",x\n1,\"trailing \"\n2,\"tab\t\"\n3,bs\b ff\f\n"},
+		{FormatJSONL, "{\"\ufeffid\":\"1\",\"x\":\"trailing \"}\n{\"\ufeffid\":\"2\",\"x\":\"tab\\t\"}\n" +
+			"{\"\ufeffid\":\"3\",\"x\":\"bs\\b ff\\f\"}\n"},
+	} {
+		out := filepath.Join(t.TempDir(), "out."+string(c.format))
+		o := fastOptions(openStore(t), out)
+		o.Format = c.format
+		if _, err := Run(t.Context(), &bodyClient{body: []byte(body)}, usersFrom, o); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := os.ReadFile(out); string(got) != c.want {
+			t.Errorf("%s: got %q, want %q", c.format, got, c.want)
+		}
+	}
+}

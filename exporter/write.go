@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/gcbatch/gcbatch/internal/csvcell"
+	"github.com/gcbatch/gcbatch/internal/jsonstr"
 )
 
 // Format is the output file format.
@@ -172,8 +174,8 @@ func (p *cellPrep) cell(c []byte) []byte {
 	return c
 }
 
-// csvWriter is a minimal RFC 4180 writer: quotes only cells that need it (the delimiter, a quote,
-// CR or LF, or leading space), doubling quotes. encoding/csv would do, but works on strings and
+// csvWriter is a minimal RFC 4180 writer: quotes only cells that need it (csvcell.NeedsQuotes,
+// the reject file's rule too), doubling quotes. encoding/csv would do, but works on strings and
 // so costs a conversion per cell; this one writes the decoder's bytes straight to the buffer.
 type csvWriter struct {
 	w              *bufio.Writer
@@ -183,7 +185,6 @@ type csvWriter struct {
 	prep           cellPrep
 	pick           []int
 	width          int
-	special        [256]bool // bytes that make a cell need quotes
 }
 
 func (cw *csvWriter) header(names []string) error {
@@ -233,16 +234,7 @@ func (cw *csvWriter) eol() error {
 
 func (cw *csvWriter) field(c []byte, guard bool) {
 	prefix := guard && formulaLike(c)
-	quote := len(c) > 0 && (c[0] == ' ' || c[0] == '\t')
-	if !quote {
-		for _, b := range c {
-			if cw.special[b] {
-				quote = true
-				break
-			}
-		}
-	}
-	if !quote {
+	if !csvcell.NeedsQuotes(c, cw.delim) {
 		if prefix {
 			cw.w.WriteByte('\'')
 		}
@@ -327,7 +319,7 @@ func (jw *jsonlWriter) header(names []string) error {
 			k = fmt.Sprintf("%s (%d)", n, c+1)
 		}
 		seen[n]++
-		jw.keys[i] = append(appendJSONString(nil, []byte(k)), ':')
+		jw.keys[i] = append(jsonstr.Append(nil, k), ':')
 	}
 	return nil
 }
@@ -341,7 +333,7 @@ func (jw *jsonlWriter) row(cells [][]byte) error {
 		}
 		n++
 		b = append(b, key...)
-		b = appendJSONString(b, jw.prep.cell(c))
+		b = jsonstr.Append(b, jw.prep.cell(c))
 	}
 	if jw.pick != nil {
 		for i, j := range jw.pick {
@@ -357,7 +349,7 @@ func (jw *jsonlWriter) row(cells [][]byte) error {
 				put(jw.keys[i], c)
 			} else {
 				// An item wider than fields: keep the extra cells under their position.
-				put(append(appendJSONString(nil, []byte("#"+strconv.Itoa(i+1))), ':'), c)
+				put(append(jsonstr.Append(nil, "#"+strconv.Itoa(i+1)), ':'), c)
 			}
 		}
 		for i := len(cells); i < len(jw.keys); i++ {
@@ -368,57 +360,6 @@ func (jw *jsonlWriter) row(cells [][]byte) error {
 	jw.buf = b
 	_, err := jw.w.Write(b)
 	return err
-}
-
-// appendJSONString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD so that every line
-// stays valid JSON; U+2028/2029 are escaped for JavaScript readers.
-func appendJSONString(b, s []byte) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRune(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, "\ufffd"...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
 
 // newRowWriter builds the writer for the options.
@@ -434,9 +375,5 @@ func newRowWriter(w *bufio.Writer, o *Options, pick []int) rowWriter {
 	if delim == 0 {
 		delim = ','
 	}
-	cw := &csvWriter{w: w, delim: delim, crlf: o.CRLF, escapeFormulas: o.EscapeFormulas, prep: prep, pick: pick}
-	for _, b := range []byte{delim, '"', '\n', '\r'} {
-		cw.special[b] = true
-	}
-	return cw
+	return &csvWriter{w: w, delim: delim, crlf: o.CRLF, escapeFormulas: o.EscapeFormulas, prep: prep, pick: pick}
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"unicode/utf8"
 
+	"github.com/gcbatch/gcbatch/internal/csvcell"
 	"golang.org/x/text/encoding/charmap"
 )
 
@@ -95,13 +96,8 @@ func CreateRejects(path string, header []string, d Dialect) (*RejectWriter, erro
 		// the same way in any locale and reads back with the same line numbers.
 		w.bw.WriteString("sep=" + string(w.delim) + w.eol)
 	}
-	cols := append([]string(nil), header...)
-	name, replace := errorColumn(header)
-	if replace {
-		w.replace = true
-	} else {
-		cols = append(cols, name)
-	}
+	var cols []string
+	cols, w.replace = rejectHeader(header)
 	w.columns = len(cols)
 	w.writeRecord(cols)
 	if w.err != nil {
@@ -109,6 +105,29 @@ func CreateRejects(path string, header []string, d Dialect) (*RejectWriter, erro
 		return nil, w.err
 	}
 	return w, nil
+}
+
+// rejectHeader returns the header of a reject file (CSV or workbook) for an input's header: the
+// input's columns and the reason column, or, when the input is a reject file being fed back
+// (replace), its own header, whose last column is the reason.
+func rejectHeader(header []string) (cols []string, replace bool) {
+	cols = append([]string(nil), header...)
+	name, replace := errorColumn(header)
+	if !replace {
+		cols = append(cols, name)
+	}
+	return cols, replace
+}
+
+// rejectRecord returns the record a reject file writes for a rejected row: its cells and the
+// reason. With replace the row's last cell is the old reason and gives way to the new one (also
+// in rows whose count is wrong, since the reason was appended after their last cell).
+func rejectRecord(cells []string, reason string, replace bool) []string {
+	if replace && len(cells) > 0 {
+		cells = cells[:len(cells)-1]
+	}
+	rec := make([]string, 0, len(cells)+1)
+	return append(append(rec, cells...), reason)
 }
 
 // errorColumn picks the name of the reason column: "error", unless the input already has a
@@ -159,15 +178,7 @@ func (w *RejectWriter) Write(r Row, reason string) error {
 	if w.f == nil {
 		return errors.New("reject file: write after close")
 	}
-	cells := r.Cells
-	if w.replace && len(cells) > 0 {
-		// The input is a reject file: its last cell is the old reason (also in rows whose
-		// count is wrong, since the reason was appended after their last cell).
-		cells = cells[:len(cells)-1]
-	}
-	rec := make([]string, 0, len(cells)+1)
-	rec = append(append(rec, cells...), reason)
-	w.writeRecord(rec)
+	w.writeRecord(rejectRecord(r.Cells, reason, w.replace))
 	if w.err == nil {
 		w.rows++
 	}
@@ -206,7 +217,7 @@ func (w *RejectWriter) writeRecord(cells []string) {
 			// too: an LF would make the file read back as one with LF line ends.
 			c = strings.ReplaceAll(strings.ReplaceAll(c, "\r\n", "\r"), "\n", "\r")
 		}
-		if needsQuotes(c, w.delim) {
+		if csvcell.NeedsQuotes(c, w.delim) {
 			b = append(b, '"')
 			for {
 				k := strings.IndexByte(c, '"')
@@ -228,25 +239,6 @@ func (w *RejectWriter) writeRecord(cells []string) {
 	if _, err := w.bw.Write(b); err != nil {
 		w.err = fmt.Errorf("reject file: %w", err)
 	}
-}
-
-// needsQuotes reports whether a cell must be quoted to read back as the same cell. Cells with
-// spaces at either end are quoted too, so that no program trims them, and so is a cell starting
-// with U+FEFF, which at the start of the file would read back as a byte order mark.
-func needsQuotes(c string, delim byte) bool {
-	if c == "" {
-		return false
-	}
-	if c[0] == ' ' || c[0] == '\t' || c[len(c)-1] == ' ' || c[len(c)-1] == '\t' || strings.HasPrefix(c, "\ufeff") {
-		return true
-	}
-	for i := 0; i < len(c); i++ {
-		switch c[i] {
-		case delim, '"', '\n', '\r':
-			return true
-		}
-	}
-	return false
 }
 
 // appendText appends s in the file's encoding. UTF-8 text goes out byte for byte, invalid bytes

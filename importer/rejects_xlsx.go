@@ -46,13 +46,8 @@ func CreateWorkbookRejects(path string, header []string) (*WorkbookRejects, erro
 	}
 	w := &WorkbookRejects{path: path, f: f, bw: bufio.NewWriterSize(f, 64<<10)}
 	w.wb = workbook.New(w.bw, workbook.Options{SheetName: "rejected"})
-	cols := append([]string(nil), header...)
-	name, replace := errorColumn(header)
-	if replace {
-		w.replace = true
-	} else {
-		cols = append(cols, name)
-	}
+	cols, replace := rejectHeader(header)
+	w.replace = replace
 	if err := w.wb.Header(cols); err != nil {
 		f.Close()
 		os.Remove(f.Name())
@@ -81,13 +76,7 @@ func (w *WorkbookRejects) Write(r Row, reason string) error {
 	if w.f == nil {
 		return errors.New("reject file: write after close")
 	}
-	cells := r.Cells
-	if w.replace && len(cells) > 0 {
-		cells = cells[:len(cells)-1]
-	}
-	rec := make([]string, 0, len(cells)+1)
-	rec = append(append(rec, cells...), reason)
-	if err := w.wb.RowStrings(rec); err != nil {
+	if err := w.wb.RowStrings(rejectRecord(r.Cells, reason, w.replace)); err != nil {
 		w.err = fmt.Errorf("reject file: %w", err)
 		return w.err
 	}

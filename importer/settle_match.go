@@ -12,6 +12,7 @@ import (
 	"unicode"
 
 	"github.com/gcbatch/gcbatch/checkpoint"
+	"github.com/gcbatch/gcbatch/internal/ruphone"
 )
 
 // dealSig is what a deal row says about the deal it creates that the deals export shows too:
@@ -57,7 +58,7 @@ func signatureOf(params []byte) dealSig {
 		return strings.TrimSpace(fmt.Sprint(v))
 	}
 	d := &p.Deal
-	s := dealSig{email: strings.ToLower(str(p.User.Email)), phone: phoneDigits(str(p.User.Phone)),
+	s := dealSig{email: strings.ToLower(str(p.User.Email)), phone: ruphone.Key(str(p.User.Phone)),
 		title: normTitle(str(d.ProductTitle)), created: str(d.DealCreatedAt)}
 	if code, id := str(d.OfferCode), str(d.OfferID); code != "" || id != "" {
 		s.offer = code + "#" + id
@@ -73,23 +74,6 @@ func signatureOf(params []byte) dealSig {
 		}
 	}
 	return s
-}
-
-// phoneDigits keeps a phone's digits, reading Russian 8XXXXXXXXXX and 9XXXXXXXXX as 7XXXXXXXXXX.
-func phoneDigits(p string) string {
-	var b []byte
-	for i := 0; i < len(p); i++ {
-		if c := p[i]; c >= '0' && c <= '9' {
-			b = append(b, c)
-		}
-	}
-	switch {
-	case len(b) == 11 && b[0] == '8':
-		b[0] = '7'
-	case len(b) == 10 && b[0] == '9':
-		b = append([]byte{'7'}, b...)
-	}
-	return string(b)
 }
 
 // normTitle compares titles ignoring case, runs of spaces and ё/е.
@@ -249,7 +233,7 @@ func readCandidates(r io.Reader, rows []*doubtRow) ([]candidate, error) {
 		if err != nil {
 			return nil, fmt.Errorf("reading the deals export: %w", err)
 		}
-		c := candidate{email: strings.ToLower(cell(rec, ec)), phone: phoneDigits(cell(rec, pc))}
+		c := candidate{email: strings.ToLower(cell(rec, ec)), phone: ruphone.Key(cell(rec, pc))}
 		if !(c.email != "" && emails[c.email] || c.phone != "" && phones[c.phone]) {
 			continue
 		}

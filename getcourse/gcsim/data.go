@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gcbatch/gcbatch/internal/ruphone"
 )
 
 // User is a user created or changed through the API (seeded users that were never touched are
@@ -180,24 +182,6 @@ func (d *data) allow(n int, now time.Time) bool {
 	return true
 }
 
-// normPhone keeps the digits of a phone, Russian style: 8XXXXXXXXXX and 9XXXXXXXXX become
-// 7XXXXXXXXXX, so that "+7 (900) 123-45-67" and "89001234567" are the same person.
-func normPhone(p string) string {
-	var b []byte
-	for i := 0; i < len(p); i++ {
-		if c := p[i]; c >= '0' && c <= '9' {
-			b = append(b, c)
-		}
-	}
-	switch {
-	case len(b) == 11 && b[0] == '8':
-		b[0] = '7'
-	case len(b) == 10 && b[0] == '9':
-		b = append([]byte{'7'}, b...)
-	}
-	return string(b)
-}
-
 // userRef points at a user: a stored record, or a seeded row not yet changed (rec nil).
 type userRef struct {
 	id  int64
@@ -238,7 +222,7 @@ func (d *data) findUser(email, phone string) (userRef, bool) {
 			return userRef{}, false
 		}
 		d.gen.user(idx, 0, &d.scratch, d.gen.users)
-		if normPhone(d.scratch.phone) != phone {
+		if ruphone.Key(d.scratch.phone) != phone {
 			return userRef{}, false
 		}
 		ref, ok = userRef{id: userIDBase + idx, idx: idx}, true
@@ -306,14 +290,14 @@ func (d *data) putUser(u, old *User) {
 		if old.Email != "" && old.Email != u.Email && d.byEmail[strings.ToLower(old.Email)] == u.ID {
 			delete(d.byEmail, strings.ToLower(old.Email))
 		}
-		if p := normPhone(old.Phone); p != "" && p != normPhone(u.Phone) && d.byPhone[p] == u.ID {
+		if p := ruphone.Key(old.Phone); p != "" && p != ruphone.Key(u.Phone) && d.byPhone[p] == u.ID {
 			delete(d.byPhone, p)
 		}
 	}
 	if u.Email != "" {
 		d.byEmail[strings.ToLower(u.Email)] = u.ID
 	}
-	if p := normPhone(u.Phone); p != "" {
+	if p := ruphone.Key(u.Phone); p != "" {
 		if _, taken := d.byPhone[p]; !taken || old != nil {
 			d.byPhone[p] = u.ID
 		}
@@ -443,7 +427,7 @@ func (s *Sim) AddDeal(d Deal) Deal {
 	defer s.mu.Unlock()
 	now := s.now().In(msk)
 	email := strings.ToLower(strings.TrimSpace(d.UserEmail))
-	phone := normPhone(d.UserPhone)
+	phone := ruphone.Key(d.UserPhone)
 	ref, found := s.findUser(email, phone)
 	if !found {
 		u := &User{ID: s.nextUserID(), Email: email, Phone: d.UserPhone, Status: "active", CreatedAt: now,

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gcbatch/gcbatch/internal/ruphone"
 )
 
 func TestExportLifecycle(t *testing.T) {
@@ -489,7 +491,7 @@ func TestSeededGeneratorInverses(t *testing.T) {
 		}
 		if v.phone != "" {
 			phones++
-			if g.phoneIndex(normPhone(v.phone), g.users) != i {
+			if g.phoneIndex(ruphone.Key(v.phone), g.users) != i {
 				t.Fatalf("row %d: phone %q", i, v.phone)
 			}
 		}

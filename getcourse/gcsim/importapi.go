@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gcbatch/gcbatch/getcourse"
+	"github.com/gcbatch/gcbatch/internal/ruphone"
 )
 
 // Texts of the import API. Those marked [?] are our guesses: the real wording is not known.
@@ -418,7 +419,7 @@ func parseUser(p *inParams) (userInput, string) {
 		groups: u.GroupName, refresh: p.System["refresh_if_exists"].truthy(),
 		partnerEmail: strings.ToLower(p.System["partner_email"].str()),
 	}
-	in.phoneKey = normPhone(in.phone)
+	in.phoneKey = ruphone.Key(in.phone)
 	if in.email == "" && in.phoneKey == "" {
 		return in, txtNoContact
 	}

@@ -3,62 +3,21 @@ package gcsim
 import (
 	"bufio"
 	"strconv"
-	"unicode/utf8"
+
+	"github.com/gcbatch/gcbatch/internal/jsonstr"
 )
 
 // Answers are built by hand rather than with encoding/json: the import answers are on the hot
 // path of every benchmark, and the export answer must stream a million rows without building
 // them in memory.
 
-const hexDigits = "0123456789abcdef"
-
 // appendJSONString appends s as a JSON string. With ascii set every non-ASCII rune is written as
 // a \uXXXX escape (surrogate pairs above U+FFFF), the way PHP's json_encode does by default.
 func appendJSONString(b []byte, s string, ascii bool) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && (c < utf8.RuneSelf || !ascii) {
-			i++
-			continue
-		}
-		b = append(b, s[start:i]...)
-		switch {
-		case c == '"':
-			b = append(b, '\\', '"')
-		case c == '\\':
-			b = append(b, '\\', '\\')
-		case c == '\n':
-			b = append(b, '\\', 'n')
-		case c == '\r':
-			b = append(b, '\\', 'r')
-		case c == '\t':
-			b = append(b, '\\', 't')
-		case c < 0x20:
-			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-		default: // non-ASCII, ascii mode
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if r >= 0x10000 {
-				r -= 0x10000
-				b = appendU4(b, 0xD800+(r>>10))
-				b = appendU4(b, 0xDC00+(r&0x3FF))
-			} else {
-				b = appendU4(b, r)
-			}
-			i += size
-			start = i
-			continue
-		}
-		i++
-		start = i
+	if ascii {
+		return jsonstr.AppendASCII(b, s)
 	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
-
-func appendU4(b []byte, r rune) []byte {
-	return append(b, '\\', 'u', hexDigits[r>>12&0xF], hexDigits[r>>8&0xF], hexDigits[r>>4&0xF], hexDigits[r&0xF])
+	return jsonstr.Append(b, s)
 }
 
 // rowWriter writes export items: arrays of string cells, straight into a buffered writer.
@@ -139,7 +98,7 @@ func (rw *rowWriter) money(k int64, nbsp bool) {
 	rw.scratch = appendMoney(rw.scratch[:0], k, nbsp)
 	if nbsp && rw.ascii {
 		rw.sep()
-		rw.esc = appendJSONString(rw.esc[:0], string(rw.scratch), true)
+		rw.esc = jsonstr.AppendASCII(rw.esc[:0], rw.scratch)
 		rw.w.Write(rw.esc)
 		return
 	}
