@@ -60,7 +60,7 @@ func TestServiceOutputNotRegular(t *testing.T) {
 	}
 }
 
-// slowTail sends the first 128 KiB of an answer at once and the rest in small pieces with
+// slowTail sends the first 16 KiB of an answer at once and the rest in small pieces with
 // pauses: a large export arriving over a slow link, so that a download can be killed midway.
 type slowTail struct {
 	http.ResponseWriter
@@ -71,10 +71,10 @@ func (w *slowTail) Write(p []byte) (int, error) {
 	done := 0
 	for len(p) > 0 {
 		k := len(p)
-		if w.n >= 128<<10 {
+		if w.n >= 16<<10 {
 			k = min(k, 4<<10)
 			w.ResponseWriter.(http.Flusher).Flush()
-			time.Sleep(20 * time.Millisecond)
+			time.Sleep(50 * time.Millisecond)
 		}
 		m, err := w.ResponseWriter.Write(p[:k])
 		w.n, done = w.n+m, done+m
