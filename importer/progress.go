@@ -151,24 +151,9 @@ func startProgress(w io.Writer, st *stats, lim *AdaptiveLimiter) (stop func()) {
 		bar.Describe(describe(s, lim.State()))
 		_ = bar.Set64(int64(s.done()))
 	}
-	quit := make(chan struct{})
-	ended := make(chan struct{})
-	go func() {
-		defer close(ended)
-		t := time.NewTicker(progressTick)
-		defer t.Stop()
-		for {
-			select {
-			case <-quit:
-				return
-			case <-t.C:
-				draw()
-			}
-		}
-	}()
+	stopTicking := every(progressTick, draw)
 	return func() {
-		close(quit)
-		<-ended
+		stopTicking()
 		draw()
 		_ = bar.Exit()
 		fmt.Fprintln(w)
@@ -195,4 +180,29 @@ func describe(s statsSnapshot, ls LimiterState) string {
 		fmt.Fprintf(&b, " · slowed to %s", FormatRate(ls.Current))
 	}
 	return b.String()
+}
+
+// every calls f each interval from a goroutine of its own until the returned stop is called;
+// stop returns once that goroutine has ended, so f never runs after it. The progress bar and
+// the live status tick through it.
+func every(interval time.Duration, f func()) (stop func()) {
+	quit := make(chan struct{})
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+				f()
+			}
+		}
+	}()
+	return func() {
+		close(quit)
+		<-ended
+	}
 }
