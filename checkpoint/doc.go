@@ -51,8 +51,9 @@
 //
 // # Resuming and nightly files
 //
-// Before a row is sent the importer looks its RowKey up (LookupRows, a few hundred keys per
-// read transaction). A confirmed row is skipped. Because the key is the row's content and not
+// Before a row is sent the importer looks its RowKey up (LookupRows, a thousand keys per
+// read transaction, read with pread rather than through bbolt's mapping: see pageReader).
+// A confirmed row is skipped. Because the key is the row's content and not
 // its line number, this works across files: tonight's orders file, which repeats last
 // night's rows and adds new ones, sends only rows whose mapped params have not been confirmed
 // for that account and target before; a changed row has a new hash and is sent. Rerunning an

@@ -239,14 +239,8 @@ func (s *Store) LookupRows(keys []RowKey) ([]RowRecord, error) {
 		if b == nil {
 			return nil // read-only open of a file no import has written to yet
 		}
-		// Lookups fault in pages from all over the file; when the file-backed part of the
-		// RSS has grown by more than lookupMapBudget since the store opened, hand the pages back
-		// (see releaseMapped), so that a lookup over a large ledger does not grow the RSS. A
-		// ledger that fits in the budget is never released: once mapped, its lookups are
-		// free of page faults.
-		release := tx.Size() > lookupMapBudget && s.baseMapped >= 0
-		// Keys are looked up in key order: neighbouring keys share leaves and branch pages, so
-		// a page faulted in for one key serves the next ones before a release drops it.
+		// Pages are read with pread (see pageReader), in key order: neighbouring keys share
+		// leaves and branch pages, which the reader keeps while they serve.
 		buf := make([]byte, 0, len(keys)*64)
 		ends := make([]int, len(keys))
 		order := make([]int, len(keys))
@@ -261,12 +255,22 @@ func (s *Store) LookupRows(keys []RowKey) ([]RowRecord, error) {
 			return buf[ends[i-1]:ends[i]]
 		}
 		slices.SortFunc(order, func(a, b int) int { return bytes.Compare(enc(a), enc(b)) })
-		var prev string
-		for n, i := range order {
-			if release && n > 0 && n%checkEveryKeys == 0 && mappedResident()-s.baseMapped > lookupMapBudget {
-				releaseMapped(tx)
+		get, getErr := b.Get, error(nil)
+		if root := uint64(b.Root()); root != 0 { // 0: an inline bucket, read from its parent
+			s.ledger.begin(tx)
+			defer s.ledger.end()
+			get = func(key []byte) []byte {
+				v, err := s.ledger.get(tx, root, key)
+				getErr = err
+				return v
 			}
-			v := b.Get(enc(i))
+		}
+		var prev string
+		for _, i := range order {
+			v := get(enc(i))
+			if getErr != nil {
+				return damaged(s.path, fmt.Errorf("reading the ledger: %w", getErr))
+			}
 			if v == nil {
 				continue
 			}
@@ -283,19 +287,6 @@ func (s *Store) LookupRows(keys []RowKey) ([]RowRecord, error) {
 	}
 	return out, nil
 }
-
-// lookupMapBudget is how much of the state file lookups may keep mapped. It is larger than a
-// commit's mapBudget because lookups repeat over the same pages: a rerun over 200,000 rows (a
-// 25 MiB ledger) that released at 8 MiB spent over half its time faulting the same pages back
-// in. Peak RSS stays under 64 MiB: about 25 MiB of heap, 9 MiB of binary and this.
-const lookupMapBudget = 16 << 20
-
-// checkEveryKeys is how many keys a lookup reads between two looks at the RSS. Each key read
-// in a large ledger maps about 128 KiB (a leaf and a branch page, each with its fault-around
-// window), so the file-backed RSS overshoots lookupMapBudget by at most about 4 MiB. Releasing every
-// 64 keys regardless of the RSS made a rerun over 200,000 rows (a 25 MiB ledger) spend most
-// of its time in page faults and in the release itself.
-const checkEveryKeys = 32
 
 // HasRows reports whether the ledger holds any record for the account and target. An import
 // into an account and target the ledger has never seen has nothing to look up: rows of one

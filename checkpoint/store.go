@@ -32,9 +32,8 @@ type Options struct {
 type Store struct {
 	db   *bolt.DB
 	path string
-	// baseMapped is the file-backed RSS when the store opened (-1 if unknown), the baseline
-	// lookups measure the state file's mapped pages against.
-	baseMapped int64
+	// ledger reads the ledger's pages for LookupRows with pread, through bbolt's descriptor.
+	ledger *pageReader
 }
 
 // ErrLocked is returned (wrapped) when another process holds the state file.
@@ -125,7 +124,7 @@ func Open(path string, opts Options) (st *Store, err error) {
 		db.Close()
 		return nil, damaged(path, err)
 	}
-	st = &Store{db: db, path: path, baseMapped: mappedResident()}
+	st = &Store{db: db, path: path, ledger: &pageReader{f: file}}
 	if !opts.ReadOnly {
 		if err := st.guardedUpdate(initBuckets); err != nil {
 			db.Close()

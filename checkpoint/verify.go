@@ -198,42 +198,29 @@ func (v *verifier) tree(id uint64, lo, hi []byte, depth int, root bool, inline [
 			return err
 		}
 	}
-	ne := binary.NativeEndian
-	flags, count := ne.Uint16(p[8:]), int(ne.Uint16(p[10:]))
-	if flags != flagBranch && flags != flagLeaf {
-		return fmt.Errorf("page %d has type %#x where a tree page belongs", id, flags)
+	pg, err := parsePage(p, id)
+	if err != nil {
+		return err
 	}
-	if flags == flagBranch && count == 0 {
-		return fmt.Errorf("branch page %d is empty", id)
-	}
-	// bbolt packs a page as: header, element table, then each element's key and value in
-	// element order; pos is relative to the element's own place in the table.
-	off := boltPageHeader + count*elemSize
-	if off > len(p) {
-		return fmt.Errorf("page %d counts %d elements, more than it holds", id, count)
-	}
+	// Elements must lie back to back after the element table, in element order: a count or a
+	// size that changed moves some element off its place.
+	off := boltPageHeader + pg.count*elemSize
 	type child struct {
 		id  uint64
 		key []byte
 	}
 	var children []child
 	prev := lo
-	for i := range count {
-		e := p[boltPageHeader+i*elemSize:]
-		var pos, ksize, vsize, eflags uint32
-		var pgid uint64
-		if flags == flagBranch {
-			pos, ksize, pgid = ne.Uint32(e), ne.Uint32(e[4:]), ne.Uint64(e[8:])
-		} else {
-			eflags, pos, ksize, vsize = ne.Uint32(e), ne.Uint32(e[4:]), ne.Uint32(e[8:]), ne.Uint32(e[12:])
+	for i := range pg.count {
+		e, err := pg.elem(i)
+		if err != nil {
+			return err
 		}
-		at := boltPageHeader + i*elemSize + int(pos)
-		end := off + int(ksize) + int(vsize)
-		if at != off || ksize == 0 || end > len(p) || end < off {
+		if e.at != off {
 			return fmt.Errorf("page %d: element %d is not where it belongs", id, i)
 		}
-		key, val := p[off:off+int(ksize)], p[off+int(ksize):end]
-		off = end
+		key := e.key
+		off += len(e.key) + len(e.val)
 		if i > 0 && bytes.Compare(prev, key) >= 0 || i == 0 && prev != nil && bytes.Compare(prev, key) > 0 {
 			return fmt.Errorf("page %d: key %d is out of order", id, i)
 		}
@@ -241,11 +228,11 @@ func (v *verifier) tree(id uint64, lo, hi []byte, depth int, root bool, inline [
 			return fmt.Errorf("page %d: key %d lies beyond its branch", id, i)
 		}
 		prev = key
-		if flags == flagBranch {
-			children = append(children, child{pgid, key})
+		if pg.branch {
+			children = append(children, child{e.child, key})
 			continue
 		}
-		if err := v.record(id, root, eflags, key, val, depth); err != nil {
+		if err := v.record(id, root, e.flags, key, e.val, depth); err != nil {
 			return err
 		}
 	}
