@@ -243,6 +243,11 @@ type pipeline struct {
 	stats *stats
 	gate  *keyGate       // rows of one key go out one after another
 	run   checkpoint.Run // the run record, saved at start, every progressSave and at the end
+
+	input    string        // absolute path of the input file
+	fileRows int           // the rows in the file; -1 when it could not be counted
+	settled  *SettleReport // what the lookup of rows in doubt found (setup); nil if nothing
+	rep      *reports      // results.csv, rejected.csv and summary.json of the run
 }
 
 // progressSave is how often the collector saves the run's counts, so that the record of a run
@@ -255,8 +260,38 @@ const progressSave = 2 * time.Second
 // configuration) and nothing was sent; once rows flow, problems are in the Summary (Reason,
 // Status) instead, together with everything that was done.
 func Run(ctx context.Context, o Options) (*Summary, error) {
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	p, err := setup(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	defer p.close()
+
+	// stopCtx ends when the run must take no new rows: Ctrl-C (ctx), a fatal answer, --max-rows,
+	// a state file that cannot be written. Requests already on the wire get their own contexts.
+	p.stopCtx, p.stop = context.WithCancelCause(ctx)
+	defer p.stop(nil)
+	// `gcbatch runs` reads the live status beside the state file, whose lock this run holds.
+	stopStatus := p.startStatus(p.lim)
+	defer stopStatus()
+
+	out := p.runFlow(ctx)
+	s := summarize(p.summaryHead(), out)
+	if out.occErr != nil && s.Reason == nil {
+		// The run is complete; only the scratch data of duplicate detection was not removed.
+		o.Logger.Warn("could not drop the run's duplicate-detection data", "error", out.occErr)
+	}
+	p.finish(s)
+	return s, nil
+}
+
+// withDefaults checks the required options and fills in the defaults of the others.
+func (o Options) withDefaults() (Options, error) {
 	if o.Mapping == nil || o.Store == nil || o.NewClient == nil || o.InputPath == "" {
-		return nil, errors.New("importer: InputPath, Mapping, Store and NewClient are required")
+		return o, errors.New("importer: InputPath, Mapping, Store and NewClient are required")
 	}
 	if o.Rate <= 0 {
 		o.Rate = DefaultRate
@@ -279,6 +314,14 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	if o.MappingPath == "" {
 		o.MappingPath = o.Mapping.File
 	}
+	return o, nil
+}
+
+// setup is the first stage of Run: it opens the input and compiles the mapping against its
+// header, builds the client, settles what earlier runs left, creates the report folder and the
+// run record, and returns the pipeline ready to flow. On an error nothing was sent and
+// everything it opened is closed again.
+func setup(ctx context.Context, o Options) (_ *pipeline, err error) {
 	m := o.Mapping
 	call, err := CallFor(m.Target)
 	if err != nil {
@@ -293,7 +336,11 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer src.Close()
+	defer func() {
+		if err != nil {
+			src.Close()
+		}
+	}()
 	compiled, err := m.Compile(src.Header())
 	if err != nil {
 		return nil, err
@@ -313,12 +360,12 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		o: o, account: client.Account(), target: string(m.Target), call: call,
 		idempotent: m.Idempotent(), client: client, lim: lim, store: o.Store,
 		src: src, compiled: compiled, now: o.Now, log: o.Logger,
+		input: input, fileRows: fileRows,
 	}
 	if err := p.settleEarlierRuns(input); err != nil {
 		return nil, err
 	}
-	settled, err := p.settle(ctx, input)
-	if err != nil {
+	if p.settled, err = p.settle(ctx, input); err != nil {
 		return nil, err
 	}
 	// A first import into this account and target has nothing to look up (see HasRows), and
@@ -340,8 +387,13 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer rep.abort()
+	defer func() {
+		if err != nil {
+			rep.abort()
+		}
+	}()
 	rep.dealNumberKey = m.Target == mappings.TargetDeals && m.Idempotent()
+	p.rep = rep
 
 	run := checkpoint.Run{
 		ID: p.runID, Account: p.account, Target: p.target, InputPath: input,
@@ -365,24 +417,47 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	p.committer = o.Store.NewCommitter(o.Commit)
 	p.stats = newStats(fileRows)
 	p.gate = newKeyGate()
+	return p, nil
+}
 
-	// stopCtx ends when the run must take no new rows: Ctrl-C (ctx), a fatal answer, --max-rows,
-	// a state file that cannot be written. Requests already on the wire get their own contexts.
-	p.stopCtx, p.stop = context.WithCancelCause(ctx)
-	defer p.stop(nil)
+// close releases what setup opened: the reports (a no-op once finish wrote them) and the input.
+func (p *pipeline) close() {
+	p.rep.abort()
+	p.src.Close()
+}
+
+// outcome is what a run's flow left behind, the input of summarize.
+type outcome struct {
+	fileRows int // the rows in the file; -1 when it could not be counted
+	stats    statsSnapshot
+	limiter  LimiterState
+	// flowTime is how long the rows flowed (reading to the last outcome), without the state
+	// file's setup and final commits.
+	flowTime          time.Duration
+	started, finished time.Time
+	// reachedEOF: the reader got to the end of the file; readErr made reading impossible;
+	// commitErr is the committer's final error; occErr that of dropping the duplicate data.
+	reachedEOF                 bool
+	readErr, commitErr, occErr error
+	// stopCause is the stop context's cause and parentCause that of the caller's context;
+	// interrupted says the caller's context ended (Ctrl-C).
+	stopCause, parentCause error
+	interrupted            bool
+}
+
+// runFlow is the second stage of Run: it starts the limiter and the progress bar, lets the rows
+// flow through reader, workers and collector, and settles the state file once they are done.
+func (p *pipeline) runFlow(ctx context.Context) outcome {
 	limCtx, limStop := context.WithCancel(context.Background())
-	lim.Start(limCtx)
+	p.lim.Start(limCtx)
 	var stopBar func()
-	if o.Progress != nil {
-		stopBar = startProgress(o.Progress, p.stats, lim)
+	if p.o.Progress != nil {
+		stopBar = startProgress(p.o.Progress, p.stats, p.lim)
 	}
-	// `gcbatch runs` reads the live status beside the state file, whose lock this run holds.
-	stopStatus := p.startStatus(lim)
-	defer stopStatus()
 
-	flowStart := o.Now()
-	reachedEOF, readErr := p.flow(rep)
-	flowTime := o.Now().Sub(flowStart)
+	flowStart := p.o.Now()
+	reachedEOF, readErr := p.flow(p.rep)
+	flowTime := p.o.Now().Sub(flowStart)
 	limStop()
 	if stopBar != nil {
 		stopBar()
@@ -390,41 +465,53 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 
 	// Settle the state: everything queued is committed before the run is called finished.
 	commitErr := p.committer.Close()
-	occErr := occ.Close()
-	finished := o.Now()
-
-	s := &Summary{
-		RunID: p.runID, Account: p.account, Target: p.target, Input: input, Mapping: o.MappingPath,
-		Started: started, Finished: finished, Duration: finished.Sub(started),
-		MaxRate: lim.Max(), ReportsDir: dir, Command: o.Command, Warnings: m.Warnings(), Settle: settled,
+	occErr := p.occ.Close()
+	finished := p.o.Now()
+	return outcome{
+		fileRows: p.fileRows, stats: p.stats.snapshot(), limiter: p.lim.State(),
+		flowTime: flowTime, started: p.run.Started, finished: finished,
+		reachedEOF: reachedEOF, readErr: readErr, commitErr: commitErr, occErr: occErr,
+		stopCause: context.Cause(p.stopCtx), parentCause: context.Cause(ctx), interrupted: ctx.Err() != nil,
 	}
-	st := p.stats.snapshot()
+}
+
+// summaryHead is the part of the Summary that setup already knows: what was imported where.
+func (p *pipeline) summaryHead() Summary {
+	return Summary{
+		RunID: p.runID, Account: p.account, Target: p.target, Input: p.input, Mapping: p.o.MappingPath,
+		MaxRate: p.lim.Max(), ReportsDir: p.run.ReportsDir, Command: p.o.Command,
+		Warnings: p.o.Mapping.Warnings(), Settle: p.settled,
+	}
+}
+
+// summarize completes head with what the flow left behind: counts, rates, why the run stopped
+// and its status. It does no I/O.
+func summarize(head Summary, out outcome) *Summary {
+	s := &head
+	s.Started, s.Finished, s.Duration = out.started, out.finished, out.finished.Sub(out.started)
+	st := out.stats
 	s.Counts = st.counts
 	s.RejectedEarlier = st.rejectedEarlier
-	ls := lim.State()
+	ls := out.limiter
 	s.FinalRate, s.RateLimited, s.Retried = ls.Current, ls.Limited, ls.Retried
 	// The achieved rate is over the sending itself, not the state file's setup and final
 	// commits, so that it compares with --rate.
-	s.SendTime, s.Rate, s.CheckRate = st.rates(flowTime)
+	s.SendTime, s.Rate, s.CheckRate = st.rates(out.flowTime)
 
 	// The stop context's cause is ours (fatal answer, state file) unless it is the parent's.
-	cause, parentCause := context.Cause(p.stopCtx), context.Cause(ctx)
 	switch {
-	case readErr != nil:
-		s.Reason = readErr
-	case commitErr != nil:
-		s.Reason = fmt.Errorf("the state file could not be written: %w", commitErr)
-	case cause != nil && cause != parentCause:
-		s.Reason = cause
-	case ctx.Err() != nil:
+	case out.readErr != nil:
+		s.Reason = out.readErr
+	case out.commitErr != nil:
+		s.Reason = fmt.Errorf("the state file could not be written: %w", out.commitErr)
+	case out.stopCause != nil && out.stopCause != out.parentCause:
+		s.Reason = out.stopCause
+	case out.interrupted:
 		s.Reason = ErrInterrupted
-	case !reachedEOF:
+	case !out.reachedEOF:
 		s.Reason = ErrMaxRows
 	}
-	if occErr != nil && s.Reason == nil {
-		// The run is complete; only the scratch data of duplicate detection was not removed.
-		o.Logger.Warn("could not drop the run's duplicate-detection data", "error", occErr)
-	}
+	fileRows := out.fileRows
 	processed := s.Counts.OK + s.Counts.Rejected + s.Counts.Failed + s.Counts.InDoubt + s.Counts.Skipped
 	switch {
 	case s.Reason == nil:
@@ -449,20 +536,25 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	default:
 		s.Status = StatusStopped
 	}
+	return s
+}
 
-	run.Status, run.Finished, run.Counts = s.Status, finished, s.Counts
+// finish is the last stage of Run: it saves the run record and writes the reports. A failure
+// of either becomes the run's Reason when it had none.
+func (p *pipeline) finish(s *Summary) {
+	run := p.run
+	run.Status, run.Finished, run.Counts = s.Status, s.Finished, s.Counts
 	if s.Reason != nil {
 		run.Note = s.Reason.Error()
 	}
-	if err := o.Store.PutRun(run); err != nil && s.Reason == nil {
+	if err := p.store.PutRun(run); err != nil && s.Reason == nil {
 		s.Reason = fmt.Errorf("the run record could not be saved: %w", err)
 		s.Status = StatusStopped
 	}
-	if err := rep.finish(s); err != nil && s.Reason == nil {
+	if err := p.rep.finish(s); err != nil && s.Reason == nil {
 		s.Reason = fmt.Errorf("the reports could not be written: %w", err)
 		s.Status = StatusStopped
 	}
-	return s, nil
 }
 
 // settleEarlierRuns marks runs left "running" by a process that died as interrupted (this
