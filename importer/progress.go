@@ -151,27 +151,37 @@ func startProgress(w io.Writer, st *stats, lim *AdaptiveLimiter) (stop func()) {
 		bar.Describe(describe(s, lim.State()))
 		_ = bar.Set64(int64(s.done()))
 	}
+	stopTicks := every(progressTick, draw)
+	return func() {
+		stopTicks()
+		draw()
+		_ = bar.Exit()
+		fmt.Fprintln(w)
+	}
+}
+
+// every calls f every interval on a goroutine of its own until the returned stop is called.
+// stop returns once that goroutine has ended, so f is not running after it (the bar and the
+// live status draw their final state then, without racing a tick).
+func every(interval time.Duration, f func()) (stop func()) {
 	quit := make(chan struct{})
 	ended := make(chan struct{})
 	go func() {
 		defer close(ended)
-		t := time.NewTicker(progressTick)
+		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
 			select {
 			case <-quit:
 				return
 			case <-t.C:
-				draw()
+				f()
 			}
 		}
 	}()
 	return func() {
 		close(quit)
 		<-ended
-		draw()
-		_ = bar.Exit()
-		fmt.Fprintln(w)
 	}
 }
 

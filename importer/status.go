@@ -154,24 +154,9 @@ func (p *pipeline) startStatus(lim *AdaptiveLimiter) (stop func()) {
 		}
 	}
 	publish()
-	quit := make(chan struct{})
-	ended := make(chan struct{})
-	go func() {
-		defer close(ended)
-		t := time.NewTicker(StatusInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-quit:
-				return
-			case <-t.C:
-				publish()
-			}
-		}
-	}()
+	stopTicks := every(StatusInterval, publish)
 	return func() {
-		close(quit)
-		<-ended
+		stopTicks()
 		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			p.log.Warn("could not remove the live status", "path", path, "error", err)
 		}
