@@ -213,9 +213,39 @@ func Preflight(ctx context.Context, o PreflightOptions) (*PreflightReport, error
 
 // fetchAccount gets the lists the check needs, from the cache or the service.
 func fetchAccount(ctx context.Context, o PreflightOptions, rep *PreflightReport, needFields, needGroups bool) (AccountInfo, error) {
+	now := o.Now()
+	acct, err := cachedAccount(o, rep, needFields, needGroups, now)
+	if err != nil {
+		return acct, err
+	}
+	missing := 0
+	if needFields && !acct.HaveFields {
+		missing++
+	}
+	if needGroups && !acct.HaveGroups {
+		missing++
+	}
+	if missing == 0 || !budgetAffords(o, rep, missing) {
+		return acct, nil
+	}
+	if needFields && !acct.HaveFields {
+		if err := fetchFields(ctx, o, rep, &acct, now); err != nil {
+			return acct, err
+		}
+	}
+	if needGroups && !acct.HaveGroups {
+		if err := fetchGroups(ctx, o, rep, &acct, now); err != nil {
+			return acct, err
+		}
+	}
+	return acct, nil
+}
+
+// cachedAccount is what the state file still holds of the lists the check needs (younger
+// than TTL); rep.CachedAt is the oldest entry used.
+func cachedAccount(o PreflightOptions, rep *PreflightReport, needFields, needGroups bool, now time.Time) (AccountInfo, error) {
 	var acct AccountInfo
 	account := o.Client.Account()
-	now := o.Now()
 	useCached := func(key string, into any) (bool, error) {
 		v, at, ok, err := o.Store.CacheGet(key, o.TTL, now)
 		if err != nil || !ok {
@@ -246,83 +276,80 @@ func fetchAccount(ctx context.Context, o PreflightOptions, rep *PreflightReport,
 		}
 		acct.HaveGroups = ok
 	}
-	missing := 0
-	if needFields && !acct.HaveFields {
-		missing++
-	}
-	if needGroups && !acct.HaveGroups {
-		missing++
-	}
-	if missing == 0 {
-		return acct, nil
-	}
-	if o.Budget != nil {
-		left, freesAt := o.Budget.Remaining()
-		reserve := o.Budget.Config().Reserve
-		if left < reserve+missing {
-			note := fmt.Sprintf("the export budget of %s has %d of %d calls left and keeps the last %d for collecting exports; the check needs %d",
-				account, left, o.Budget.Config().Limit, reserve, missing)
-			if !freesAt.IsZero() {
-				note += "; calls free up from " + freesAt.Local().Format("15:04:05")
-			}
-			rep.Skipped = append(rep.Skipped, note)
-			return acct, nil
-		}
-	}
-	skip := func(what string, err error) error {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		var ae *getcourse.APIError
-		if errors.As(err, &ae) && ae.Code == 903 && o.Budget != nil {
-			// The service says the budget is spent (other integrations share it): remember it,
-			// as every other account/* caller does.
-			if merr := o.Budget.MarkSpent(); merr != nil {
-				return merr
-			}
-		}
-		rep.Skipped = append(rep.Skipped, fmt.Sprintf("the %s could not be fetched: %v", what, err))
-		if rep.SkipErr == nil {
-			rep.SkipErr = err
-		}
-		return nil
-	}
-	if needFields && !acct.HaveFields {
-		rep.Calls++
-		fields, err := o.Client.AccountFields(ctx)
-		if err != nil {
-			if err := skip("account's custom fields", err); err != nil {
-				return acct, err
-			}
-		} else {
-			acct.Fields, acct.HaveFields = fields, true
-			cf = make([]cachedField, len(fields))
-			for i, f := range fields {
-				cf[i] = cachedField{Name: f.Name, Object: f.Object}
-			}
-			if err := putJSON(o.Store, fieldsCacheKey(account), cf, now); err != nil {
-				return acct, err
-			}
-		}
-	}
-	if needGroups && !acct.HaveGroups {
-		rep.Calls++
-		list, err := o.Client.Groups(ctx)
-		if err != nil {
-			if err := skip("account's groups", err); err != nil {
-				return acct, err
-			}
-		} else {
-			acct.Groups, acct.HaveGroups = make([]string, len(list)), true
-			for i, g := range list {
-				acct.Groups[i] = g.Name
-			}
-			if err := putJSON(o.Store, groupsCacheKey(account), acct.Groups, now); err != nil {
-				return acct, err
-			}
-		}
-	}
 	return acct, nil
+}
+
+// budgetAffords says whether the export budget leaves the calls the check needs beside the
+// collect reserve; when it does not, the check is skipped with a note in rep.
+func budgetAffords(o PreflightOptions, rep *PreflightReport, calls int) bool {
+	if o.Budget == nil {
+		return true
+	}
+	left, freesAt := o.Budget.Remaining()
+	reserve := o.Budget.Config().Reserve
+	if left >= reserve+calls {
+		return true
+	}
+	note := fmt.Sprintf("the export budget of %s has %d of %d calls left and keeps the last %d for collecting exports; the check needs %d",
+		o.Client.Account(), left, o.Budget.Config().Limit, reserve, calls)
+	if !freesAt.IsZero() {
+		note += "; calls free up from " + freesAt.Local().Format("15:04:05")
+	}
+	rep.Skipped = append(rep.Skipped, note)
+	return false
+}
+
+// fetchFields asks the service for the account's custom fields and caches them. A refused
+// call skips that part of the check (skipFetch).
+func fetchFields(ctx context.Context, o PreflightOptions, rep *PreflightReport, acct *AccountInfo, now time.Time) error {
+	rep.Calls++
+	fields, err := o.Client.AccountFields(ctx)
+	if err != nil {
+		return skipFetch(ctx, o, rep, "account's custom fields", err)
+	}
+	acct.Fields, acct.HaveFields = fields, true
+	cf := make([]cachedField, len(fields))
+	for i, f := range fields {
+		cf[i] = cachedField{Name: f.Name, Object: f.Object}
+	}
+	return putJSON(o.Store, fieldsCacheKey(o.Client.Account()), cf, now)
+}
+
+// fetchGroups asks the service for the account's groups and caches their names. A refused
+// call skips that part of the check (skipFetch).
+func fetchGroups(ctx context.Context, o PreflightOptions, rep *PreflightReport, acct *AccountInfo, now time.Time) error {
+	rep.Calls++
+	list, err := o.Client.Groups(ctx)
+	if err != nil {
+		return skipFetch(ctx, o, rep, "account's groups", err)
+	}
+	acct.Groups, acct.HaveGroups = make([]string, len(list)), true
+	for i, g := range list {
+		acct.Groups[i] = g.Name
+	}
+	return putJSON(o.Store, groupsCacheKey(o.Client.Account()), acct.Groups, now)
+}
+
+// skipFetch notes in rep that what could not be fetched, so that part of the check is skipped
+// rather than failed. Its error is for what stops the check: the context, or a state file
+// that cannot record a spent budget.
+func skipFetch(ctx context.Context, o PreflightOptions, rep *PreflightReport, what string, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	var ae *getcourse.APIError
+	if errors.As(err, &ae) && ae.Code == 903 && o.Budget != nil {
+		// The service says the budget is spent (other integrations share it): remember it,
+		// as every other account/* caller does.
+		if merr := o.Budget.MarkSpent(); merr != nil {
+			return merr
+		}
+	}
+	rep.Skipped = append(rep.Skipped, fmt.Sprintf("the %s could not be fetched: %v", what, err))
+	if rep.SkipErr == nil {
+		rep.SkipErr = err
+	}
+	return nil
 }
 
 func fromCachedFields(cf []cachedField) []getcourse.Field {
