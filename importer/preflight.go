@@ -453,17 +453,7 @@ func scanGroupNames(ctx context.Context, src Input, c *mappings.Compiled, add fu
 	for range workers {
 		wg.Go(func() {
 			for b := range todo {
-				for _, cells := range b.rows {
-					var gerr error
-					before := len(b.names)
-					if b.names, gerr = c.Groups(cells, b.names); gerr != nil {
-						b.names = b.names[:before]
-						continue // rejected rows are never sent, so their groups are never created
-					}
-					b.valid++
-				}
-				b.rows = nil
-				close(b.done)
+				b.check(c)
 			}
 		})
 	}
@@ -473,37 +463,7 @@ func scanGroupNames(ctx context.Context, src Input, c *mappings.Compiled, add fu
 	go func() {
 		defer close(inOrder)
 		defer close(todo)
-		b := &scanBatch{done: make(chan struct{})}
-		flush := func() {
-			inOrder <- b
-			todo <- b // the workers take batches until todo is closed
-			b = &scanBatch{done: make(chan struct{})}
-		}
-		for n := 0; ; n++ {
-			if n%1024 == 0 && ctx.Err() != nil {
-				readErr <- ctx.Err()
-				return
-			}
-			row, err := src.Next()
-			if errors.Is(err, io.EOF) {
-				if len(b.rows) > 0 {
-					flush()
-				}
-				readErr <- nil
-				return
-			}
-			if err != nil {
-				readErr <- err
-				return
-			}
-			if row.Err != nil {
-				continue
-			}
-			b.rows = append(b.rows, row.Cells)
-			if len(b.rows) == scanBatchRows {
-				flush()
-			}
-		}
+		readErr <- readScanBatches(ctx, src, todo, inOrder)
 	}()
 	for b := range inOrder {
 		<-b.done
@@ -512,6 +472,56 @@ func scanGroupNames(ctx context.Context, src Input, c *mappings.Compiled, add fu
 	}
 	wg.Wait()
 	return valid, <-readErr
+}
+
+// check is a worker's part of the group scan: it keeps the group names of the batch's valid
+// rows and counts them, then tells the merge the batch is done.
+func (b *scanBatch) check(c *mappings.Compiled) {
+	for _, cells := range b.rows {
+		var gerr error
+		before := len(b.names)
+		if b.names, gerr = c.Groups(cells, b.names); gerr != nil {
+			b.names = b.names[:before]
+			continue // rejected rows are never sent, so their groups are never created
+		}
+		b.valid++
+	}
+	b.rows = nil
+	close(b.done)
+}
+
+// readScanBatches is the group scan's reader: it reads src to the end (or until ctx ends) in
+// batches of scanBatchRows rows that read without a problem, and hands each batch to the merge
+// (inOrder) and to the workers (todo), in the same order.
+func readScanBatches(ctx context.Context, src Input, todo, inOrder chan<- *scanBatch) error {
+	b := &scanBatch{done: make(chan struct{})}
+	flush := func() {
+		inOrder <- b
+		todo <- b // the workers take batches until todo is closed
+		b = &scanBatch{done: make(chan struct{})}
+	}
+	for n := 0; ; n++ {
+		if n%1024 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		row, err := src.Next()
+		if errors.Is(err, io.EOF) {
+			if len(b.rows) > 0 {
+				flush()
+			}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if row.Err != nil {
+			continue
+		}
+		b.rows = append(b.rows, row.Cells)
+		if len(b.rows) == scanBatchRows {
+			flush()
+		}
+	}
 }
 
 // scanCacheKey names a file's group collection: the file (absolute path, size, modification
