@@ -102,18 +102,28 @@ func setup(ctx context.Context, o Options) (_ *pipeline, err error) {
 		return nil, err
 	}
 
+	if err := p.openRun(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// openRun is the end of setup: the run's report folder and its record in the state file, and
+// what the flow writes through (duplicate counts, the file order, the committer, the stats).
+func (p *pipeline) openRun() (err error) {
+	o, m := p.o, p.o.Mapping
 	started := o.Now()
 	p.runID = checkpoint.NewRunID(started)
 	dir := filepath.Join(o.ReportsDir, p.runID)
 	if err := os.MkdirAll(o.ReportsDir, 0o700); err != nil {
-		return nil, fmt.Errorf("cannot create the reports folder: %w", err)
+		return fmt.Errorf("cannot create the reports folder: %w", err)
 	}
 	if err := os.Mkdir(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("cannot create the reports folder: %w", err)
+		return fmt.Errorf("cannot create the reports folder: %w", err)
 	}
-	rep, err := openReports(dir, src)
+	rep, err := openReports(dir, p.src)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer func() {
 		if err != nil {
@@ -124,28 +134,28 @@ func setup(ctx context.Context, o Options) (_ *pipeline, err error) {
 	p.rep = rep
 
 	run := checkpoint.Run{
-		ID: p.runID, Account: p.account, Target: p.target, InputPath: input,
-		InputFingerprint: fingerprint(input), MappingPath: o.MappingPath, MappingHash: m.Hash(),
+		ID: p.runID, Account: p.account, Target: p.target, InputPath: p.input,
+		InputFingerprint: fingerprint(p.input), MappingPath: o.MappingPath, MappingHash: m.Hash(),
 		Command: o.Command, Status: StatusRunning, Started: started, ReportsDir: dir,
-		Counts: checkpoint.Counts{Total: max(fileRows, 0)},
+		Counts: checkpoint.Counts{Total: max(p.fileRows, 0)},
 	}
 	if err := o.Store.PutRun(run); err != nil {
-		return nil, err
+		return err
 	}
 	p.run = run
 	occ, err := o.Store.NewOccurrences(p.runID)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	p.occ = occ
 	if p.order, err = newFileOrder(p); err != nil {
 		occ.Close()
-		return nil, err
+		return err
 	}
 	p.committer = o.Store.NewCommitter(o.Commit)
-	p.stats = newStats(fileRows)
+	p.stats = newStats(p.fileRows)
 	p.gate = newKeyGate()
-	return p, nil
+	return nil
 }
 
 // close releases what setup opened: the reports (a no-op once finish wrote them) and the input.
