@@ -213,9 +213,39 @@ func Preflight(ctx context.Context, o PreflightOptions) (*PreflightReport, error
 
 // fetchAccount gets the lists the check needs, from the cache or the service.
 func fetchAccount(ctx context.Context, o PreflightOptions, rep *PreflightReport, needFields, needGroups bool) (AccountInfo, error) {
+	now := o.Now()
+	acct, err := cachedAccount(o, rep, needFields, needGroups, now)
+	if err != nil {
+		return acct, err
+	}
+	missing := 0
+	if needFields && !acct.HaveFields {
+		missing++
+	}
+	if needGroups && !acct.HaveGroups {
+		missing++
+	}
+	if missing == 0 || !budgetAffords(o, rep, missing) {
+		return acct, nil
+	}
+	if needFields && !acct.HaveFields {
+		if err := fetchFields(ctx, o, rep, &acct, now); err != nil {
+			return acct, err
+		}
+	}
+	if needGroups && !acct.HaveGroups {
+		if err := fetchGroups(ctx, o, rep, &acct, now); err != nil {
+			return acct, err
+		}
+	}
+	return acct, nil
+}
+
+// cachedAccount is what the state file still holds of the lists the check needs (younger
+// than TTL); rep.CachedAt is the oldest entry used.
+func cachedAccount(o PreflightOptions, rep *PreflightReport, needFields, needGroups bool, now time.Time) (AccountInfo, error) {
 	var acct AccountInfo
 	account := o.Client.Account()
-	now := o.Now()
 	useCached := func(key string, into any) (bool, error) {
 		v, at, ok, err := o.Store.CacheGet(key, o.TTL, now)
 		if err != nil || !ok {
@@ -246,83 +276,80 @@ func fetchAccount(ctx context.Context, o PreflightOptions, rep *PreflightReport,
 		}
 		acct.HaveGroups = ok
 	}
-	missing := 0
-	if needFields && !acct.HaveFields {
-		missing++
-	}
-	if needGroups && !acct.HaveGroups {
-		missing++
-	}
-	if missing == 0 {
-		return acct, nil
-	}
-	if o.Budget != nil {
-		left, freesAt := o.Budget.Remaining()
-		reserve := o.Budget.Config().Reserve
-		if left < reserve+missing {
-			note := fmt.Sprintf("the export budget of %s has %d of %d calls left and keeps the last %d for collecting exports; the check needs %d",
-				account, left, o.Budget.Config().Limit, reserve, missing)
-			if !freesAt.IsZero() {
-				note += "; calls free up from " + freesAt.Local().Format("15:04:05")
-			}
-			rep.Skipped = append(rep.Skipped, note)
-			return acct, nil
-		}
-	}
-	skip := func(what string, err error) error {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		var ae *getcourse.APIError
-		if errors.As(err, &ae) && ae.Code == 903 && o.Budget != nil {
-			// The service says the budget is spent (other integrations share it): remember it,
-			// as every other account/* caller does.
-			if merr := o.Budget.MarkSpent(); merr != nil {
-				return merr
-			}
-		}
-		rep.Skipped = append(rep.Skipped, fmt.Sprintf("the %s could not be fetched: %v", what, err))
-		if rep.SkipErr == nil {
-			rep.SkipErr = err
-		}
-		return nil
-	}
-	if needFields && !acct.HaveFields {
-		rep.Calls++
-		fields, err := o.Client.AccountFields(ctx)
-		if err != nil {
-			if err := skip("account's custom fields", err); err != nil {
-				return acct, err
-			}
-		} else {
-			acct.Fields, acct.HaveFields = fields, true
-			cf = make([]cachedField, len(fields))
-			for i, f := range fields {
-				cf[i] = cachedField{Name: f.Name, Object: f.Object}
-			}
-			if err := putJSON(o.Store, fieldsCacheKey(account), cf, now); err != nil {
-				return acct, err
-			}
-		}
-	}
-	if needGroups && !acct.HaveGroups {
-		rep.Calls++
-		list, err := o.Client.Groups(ctx)
-		if err != nil {
-			if err := skip("account's groups", err); err != nil {
-				return acct, err
-			}
-		} else {
-			acct.Groups, acct.HaveGroups = make([]string, len(list)), true
-			for i, g := range list {
-				acct.Groups[i] = g.Name
-			}
-			if err := putJSON(o.Store, groupsCacheKey(account), acct.Groups, now); err != nil {
-				return acct, err
-			}
-		}
-	}
 	return acct, nil
+}
+
+// budgetAffords says whether the export budget leaves the calls the check needs beside the
+// collect reserve; when it does not, the check is skipped with a note in rep.
+func budgetAffords(o PreflightOptions, rep *PreflightReport, calls int) bool {
+	if o.Budget == nil {
+		return true
+	}
+	left, freesAt := o.Budget.Remaining()
+	reserve := o.Budget.Config().Reserve
+	if left >= reserve+calls {
+		return true
+	}
+	note := fmt.Sprintf("the export budget of %s has %d of %d calls left and keeps the last %d for collecting exports; the check needs %d",
+		o.Client.Account(), left, o.Budget.Config().Limit, reserve, calls)
+	if !freesAt.IsZero() {
+		note += "; calls free up from " + freesAt.Local().Format("15:04:05")
+	}
+	rep.Skipped = append(rep.Skipped, note)
+	return false
+}
+
+// fetchFields asks the service for the account's custom fields and caches them. A refused
+// call skips that part of the check (skipFetch).
+func fetchFields(ctx context.Context, o PreflightOptions, rep *PreflightReport, acct *AccountInfo, now time.Time) error {
+	rep.Calls++
+	fields, err := o.Client.AccountFields(ctx)
+	if err != nil {
+		return skipFetch(ctx, o, rep, "account's custom fields", err)
+	}
+	acct.Fields, acct.HaveFields = fields, true
+	cf := make([]cachedField, len(fields))
+	for i, f := range fields {
+		cf[i] = cachedField{Name: f.Name, Object: f.Object}
+	}
+	return putJSON(o.Store, fieldsCacheKey(o.Client.Account()), cf, now)
+}
+
+// fetchGroups asks the service for the account's groups and caches their names. A refused
+// call skips that part of the check (skipFetch).
+func fetchGroups(ctx context.Context, o PreflightOptions, rep *PreflightReport, acct *AccountInfo, now time.Time) error {
+	rep.Calls++
+	list, err := o.Client.Groups(ctx)
+	if err != nil {
+		return skipFetch(ctx, o, rep, "account's groups", err)
+	}
+	acct.Groups, acct.HaveGroups = make([]string, len(list)), true
+	for i, g := range list {
+		acct.Groups[i] = g.Name
+	}
+	return putJSON(o.Store, groupsCacheKey(o.Client.Account()), acct.Groups, now)
+}
+
+// skipFetch notes in rep that what could not be fetched, so that part of the check is skipped
+// rather than failed. Its error is for what stops the check: the context, or a state file
+// that cannot record a spent budget.
+func skipFetch(ctx context.Context, o PreflightOptions, rep *PreflightReport, what string, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	var ae *getcourse.APIError
+	if errors.As(err, &ae) && ae.Code == 903 && o.Budget != nil {
+		// The service says the budget is spent (other integrations share it): remember it,
+		// as every other account/* caller does.
+		if merr := o.Budget.MarkSpent(); merr != nil {
+			return merr
+		}
+	}
+	rep.Skipped = append(rep.Skipped, fmt.Sprintf("the %s could not be fetched: %v", what, err))
+	if rep.SkipErr == nil {
+		rep.SkipErr = err
+	}
+	return nil
 }
 
 func fromCachedFields(cf []cachedField) []getcourse.Field {
@@ -426,17 +453,7 @@ func scanGroupNames(ctx context.Context, src Input, c *mappings.Compiled, add fu
 	for range workers {
 		wg.Go(func() {
 			for b := range todo {
-				for _, cells := range b.rows {
-					var gerr error
-					before := len(b.names)
-					if b.names, gerr = c.Groups(cells, b.names); gerr != nil {
-						b.names = b.names[:before]
-						continue // rejected rows are never sent, so their groups are never created
-					}
-					b.valid++
-				}
-				b.rows = nil
-				close(b.done)
+				b.check(c)
 			}
 		})
 	}
@@ -446,37 +463,7 @@ func scanGroupNames(ctx context.Context, src Input, c *mappings.Compiled, add fu
 	go func() {
 		defer close(inOrder)
 		defer close(todo)
-		b := &scanBatch{done: make(chan struct{})}
-		flush := func() {
-			inOrder <- b
-			todo <- b // the workers take batches until todo is closed
-			b = &scanBatch{done: make(chan struct{})}
-		}
-		for n := 0; ; n++ {
-			if n%1024 == 0 && ctx.Err() != nil {
-				readErr <- ctx.Err()
-				return
-			}
-			row, err := src.Next()
-			if errors.Is(err, io.EOF) {
-				if len(b.rows) > 0 {
-					flush()
-				}
-				readErr <- nil
-				return
-			}
-			if err != nil {
-				readErr <- err
-				return
-			}
-			if row.Err != nil {
-				continue
-			}
-			b.rows = append(b.rows, row.Cells)
-			if len(b.rows) == scanBatchRows {
-				flush()
-			}
-		}
+		readErr <- readScanBatches(ctx, src, todo, inOrder)
 	}()
 	for b := range inOrder {
 		<-b.done
@@ -485,6 +472,56 @@ func scanGroupNames(ctx context.Context, src Input, c *mappings.Compiled, add fu
 	}
 	wg.Wait()
 	return valid, <-readErr
+}
+
+// check is a worker's part of the group scan: it keeps the group names of the batch's valid
+// rows and counts them, then tells the merge the batch is done.
+func (b *scanBatch) check(c *mappings.Compiled) {
+	for _, cells := range b.rows {
+		var gerr error
+		before := len(b.names)
+		if b.names, gerr = c.Groups(cells, b.names); gerr != nil {
+			b.names = b.names[:before]
+			continue // rejected rows are never sent, so their groups are never created
+		}
+		b.valid++
+	}
+	b.rows = nil
+	close(b.done)
+}
+
+// readScanBatches is the group scan's reader: it reads src to the end (or until ctx ends) in
+// batches of scanBatchRows rows that read without a problem, and hands each batch to the merge
+// (inOrder) and to the workers (todo), in the same order.
+func readScanBatches(ctx context.Context, src Input, todo, inOrder chan<- *scanBatch) error {
+	b := &scanBatch{done: make(chan struct{})}
+	flush := func() {
+		inOrder <- b
+		todo <- b // the workers take batches until todo is closed
+		b = &scanBatch{done: make(chan struct{})}
+	}
+	for n := 0; ; n++ {
+		if n%1024 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		row, err := src.Next()
+		if errors.Is(err, io.EOF) {
+			if len(b.rows) > 0 {
+				flush()
+			}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if row.Err != nil {
+			continue
+		}
+		b.rows = append(b.rows, row.Cells)
+		if len(b.rows) == scanBatchRows {
+			flush()
+		}
+	}
 }
 
 // scanCacheKey names a file's group collection: the file (absolute path, size, modification

@@ -64,6 +64,19 @@ const defaultReportsDir = "gcbatch-reports"
 // is wrong as a plain error; ctx's error when cancelled, with the report so far. Rejected rows
 // are not an error: see ValidateReport.Rejected.
 func Validate(ctx context.Context, o ValidateOptions) (*ValidateReport, error) {
+	o = o.withDefaults()
+	v, err := openValidation(o)
+	if err != nil {
+		return nil, err
+	}
+	defer v.src.Close()
+	defer v.rej.Close()
+	runErr := v.check(ctx)
+	return v.rep, v.finish(runErr)
+}
+
+// withDefaults fills in the defaults of the options left zero.
+func (o ValidateOptions) withDefaults() ValidateOptions {
 	if o.Stdout == nil {
 		o.Stdout = io.Discard
 	}
@@ -79,6 +92,30 @@ func Validate(ctx context.Context, o ValidateOptions) (*ValidateReport, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	return o
+}
+
+// validation is one Validate between its stages: what it reads, where it writes, and what it
+// found so far.
+type validation struct {
+	o      ValidateOptions
+	src    Input
+	c      *mappings.Compiled
+	rej    rejectSink
+	rep    *ValidateReport
+	pruned int           // older report folders removed
+	sum    *bufio.Writer // the summary (Stdout, or Stderr when showing params)
+	show   *bufio.Writer // the params shown (Stdout)
+
+	shown  int
+	line   []byte
+	warned []string // the first few rows sent with a warning, said after the rejected ones
+}
+
+// openValidation is Validate's setup: it loads the mapping, opens the input, compiles the
+// mapping against its header, makes the report folder with its rejected file, and writes the
+// summary's opening lines.
+func openValidation(o ValidateOptions) (_ *validation, err error) {
 	summary := o.Stdout
 	if o.Show > 0 {
 		summary = o.Stderr
@@ -101,7 +138,11 @@ func Validate(ctx context.Context, o ValidateOptions) (*ValidateReport, error) {
 		}
 		return nil, err
 	}
-	defer src.Close()
+	defer func() {
+		if err != nil {
+			src.Close()
+		}
+	}()
 	c, err := m.Compile(src.Header())
 	if err != nil {
 		return nil, err
@@ -115,90 +156,100 @@ func Validate(ctx context.Context, o ValidateOptions) (*ValidateReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer rej.Close()
 
 	rep := &ValidateReport{RejectsPath: rej.Path(), Warnings: m.Warnings()}
 	if ds, ok := src.(interface{ Dialect() Dialect }); ok {
 		rep.Dialect = ds.Dialect()
 	}
-	sum := bufio.NewWriter(summary)
-	show := bufio.NewWriter(o.Stdout)
-	fmt.Fprintf(sum, "%s: read as %s\n", src.Name(), describeInput(src))
-	for _, w := range rep.Warnings {
-		fmt.Fprintf(sum, "warning: %s\n", w)
+	v := &validation{
+		o: o, src: src, c: c, rej: rej, rep: rep, pruned: pruned,
+		sum: bufio.NewWriter(summary), show: bufio.NewWriter(o.Stdout),
 	}
+	fmt.Fprintf(v.sum, "%s: read as %s\n", src.Name(), describeInput(src))
+	for _, w := range rep.Warnings {
+		fmt.Fprintf(v.sum, "warning: %s\n", w)
+	}
+	return v, nil
+}
 
-	shown := 0
-	var line []byte
-	var warned []string // the first few rows sent with a warning, said after the rejected ones
-	runErr := func() error {
-		for {
-			if rep.Rows%1024 == 0 {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-			}
-			row, err := src.Next()
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			rep.Rows++
-			var reason string
-			var mapped *mappings.Mapped
-			if row.Err != nil {
-				reason = rowReason(row.Err)
-			} else if mapped, err = c.Apply(row.Cells); err != nil {
-				reason = err.Error()
-			}
-			if reason == "" {
-				rep.Valid++
-				if mapped.Warning != "" {
-					rep.Warned++
-					if len(warned) < o.MaxErrorsShown {
-						warned = append(warned, fmt.Sprintf("  %s:%d: %s", src.Name(), row.Line, mapped.Warning))
-					}
-				}
-				if shown < o.Show {
-					shown++
-					line = append(line[:0], `{"line": `...)
-					line = strconv.AppendInt(line, int64(row.Line), 10)
-					line = append(line, `, "params": `...)
-					line = append(line, mapped.JSON...)
-					line = append(line, "}\n"...)
-					show.Write(line)
-				}
-				continue
-			}
-			rep.Rejected++
-			if rep.Rejected <= o.MaxErrorsShown {
-				if rep.Rejected == 1 {
-					fmt.Fprintln(sum, "rejected rows:")
-				}
-				fmt.Fprintf(sum, "  %s:%d: %s\n", src.Name(), row.Line, reason)
-			}
-			if err := rej.Write(row, reason); err != nil {
+// check is Validate's loop: it reads and maps every row, counts it, shows the params of the
+// first valid ones and writes the rejected ones with their reason.
+func (v *validation) check(ctx context.Context) error {
+	o, src, rep, sum := v.o, v.src, v.rep, v.sum
+	for {
+		if rep.Rows%1024 == 0 {
+			if err := ctx.Err(); err != nil {
 				return err
 			}
 		}
-	}()
-	if err := show.Flush(); err != nil && runErr == nil {
+		row, err := src.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		rep.Rows++
+		var reason string
+		var mapped *mappings.Mapped
+		if row.Err != nil {
+			reason = rowReason(row.Err)
+		} else if mapped, err = v.c.Apply(row.Cells); err != nil {
+			reason = err.Error()
+		}
+		if reason == "" {
+			rep.Valid++
+			if mapped.Warning != "" {
+				rep.Warned++
+				if len(v.warned) < o.MaxErrorsShown {
+					v.warned = append(v.warned, fmt.Sprintf("  %s:%d: %s", src.Name(), row.Line, mapped.Warning))
+				}
+			}
+			if v.shown < o.Show {
+				v.shown++
+				line := append(v.line[:0], `{"line": `...)
+				line = strconv.AppendInt(line, int64(row.Line), 10)
+				line = append(line, `, "params": `...)
+				line = append(line, mapped.JSON...)
+				line = append(line, "}\n"...)
+				v.show.Write(line)
+				v.line = line
+			}
+			continue
+		}
+		rep.Rejected++
+		if rep.Rejected <= o.MaxErrorsShown {
+			if rep.Rejected == 1 {
+				fmt.Fprintln(sum, "rejected rows:")
+			}
+			fmt.Fprintf(sum, "  %s:%d: %s\n", src.Name(), row.Line, reason)
+		}
+		if err := v.rej.Write(row, reason); err != nil {
+			return err
+		}
+	}
+}
+
+// finish is Validate's report: it closes the outputs and ends the summary with the counts and
+// where the rejected rows are. It returns runErr (check's error), or else the first error of
+// writing.
+func (v *validation) finish(runErr error) error {
+	o, rep, sum := v.o, v.rep, v.sum
+	if err := v.show.Flush(); err != nil && runErr == nil {
 		runErr = err
 	}
-	if err := rej.Close(); err != nil && runErr == nil {
+	if err := v.rej.Close(); err != nil && runErr == nil {
 		runErr = err
 	}
 	if more := rep.Rejected - max(o.MaxErrorsShown, 0); more > 0 && o.MaxErrorsShown > 0 {
 		fmt.Fprintf(sum, "  ... and %d more (every rejected row is in %s)\n", more, filepath.Base(rep.RejectsPath))
 	}
-	if len(warned) > 0 {
+	if len(v.warned) > 0 {
 		fmt.Fprintln(sum, "valid rows with a warning (sent without the field named, or with a value GetCourse may refuse):")
-		for _, w := range warned {
+		for _, w := range v.warned {
 			fmt.Fprintln(sum, w)
 		}
-		if more := rep.Warned - len(warned); more > 0 {
+		if more := rep.Warned - len(v.warned); more > 0 {
 			fmt.Fprintf(sum, "  ... and %d more\n", more)
 		}
 	}
@@ -220,13 +271,13 @@ func Validate(ctx context.Context, o ValidateOptions) (*ValidateReport, error) {
 	} else {
 		fmt.Fprintf(sum, "no rejected rows (%s has the header only)\n", rep.RejectsPath)
 	}
-	if pruned > 0 {
-		fmt.Fprintf(sum, "removed %d older validate report %s (the newest %d are kept)\n", pruned, plural(pruned, "folder", "folders"), KeepValidateReports)
+	if v.pruned > 0 {
+		fmt.Fprintf(sum, "removed %d older validate report %s (the newest %d are kept)\n", v.pruned, plural(v.pruned, "folder", "folders"), KeepValidateReports)
 	}
 	if err := sum.Flush(); err != nil && runErr == nil {
 		runErr = err
 	}
-	return rep, runErr
+	return runErr
 }
 
 // KeepValidateReports is how many validate-* report folders are kept: every validate makes
