@@ -104,26 +104,7 @@ func (c *Client) do(ctx context.Context, s callSpec) (*reply, error) {
 		retryAfter time.Duration
 		pending    = true // the first attempt's outcome is still to be judged by op
 	)
-	// A fresh BackOff per call: they hold state and are not safe for concurrent use. Its
-	// clock starts now, so the first attempt's time is taken off MaxElapsed.
-	maxElapsed := c.retry.MaxElapsed
-	if maxElapsed > 0 {
-		maxElapsed -= time.Since(start)
-	}
-	exp := backoff.NewExponentialBackOff(
-		backoff.WithInitialInterval(c.retry.InitialInterval),
-		backoff.WithMaxInterval(c.retry.MaxInterval),
-		backoff.WithMaxElapsedTime(max(maxElapsed, time.Nanosecond)),
-	)
-	if c.retry.MaxElapsed <= 0 {
-		exp.MaxElapsedTime = 0 // no limit
-	}
-	b := backoff.WithContext(&honourRetryAfter{
-		BackOff:    backoff.WithMaxRetries(exp, uint64(c.retry.MaxRetries)),
-		exp:        exp,
-		retryAfter: &retryAfter,
-	}, ctx)
-
+	b := c.newBackOff(ctx, start, &retryAfter)
 	op := func() error {
 		attempt++
 		notified = false
@@ -193,6 +174,30 @@ func (c *Client) do(ctx context.Context, s callSpec) (*reply, error) {
 	return nil, err
 }
 
+// newBackOff is the retry schedule of one call that started at start: exponential within the
+// client's RetryPolicy, never shorter than the service's last Retry-After (read through
+// retryAfter), ending with ctx. A fresh one per call: they hold state and are not safe for
+// concurrent use. Its clock starts now, so the time already spent is taken off MaxElapsed.
+func (c *Client) newBackOff(ctx context.Context, start time.Time, retryAfter *time.Duration) backoff.BackOff {
+	maxElapsed := c.retry.MaxElapsed
+	if maxElapsed > 0 {
+		maxElapsed -= time.Since(start)
+	}
+	exp := backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(c.retry.InitialInterval),
+		backoff.WithMaxInterval(c.retry.MaxInterval),
+		backoff.WithMaxElapsedTime(max(maxElapsed, time.Nanosecond)),
+	)
+	if c.retry.MaxElapsed <= 0 {
+		exp.MaxElapsedTime = 0 // no limit
+	}
+	return backoff.WithContext(&honourRetryAfter{
+		BackOff:    backoff.WithMaxRetries(exp, uint64(c.retry.MaxRetries)),
+		exp:        exp,
+		retryAfter: retryAfter,
+	}, ctx)
+}
+
 // interrupted is the error of a call stopped by its context between attempts; it matches
 // context.Canceled or DeadlineExceeded with errors.Is and names the last failure, if any.
 func (c *Client) interrupted(s callSpec, ctxErr error, last *APIError) *APIError {
@@ -234,8 +239,33 @@ func mayRetry(s callSpec, aerr *APIError, info attemptInfo) bool {
 }
 
 // attempt sends one request and classifies the answer. stop is set when the call must end
-// without an answer to classify: the limiter wait was interrupted, or the budget refused.
+// without an answer to classify: the limiter wait was interrupted, or the budget refused. Its
+// stages: admit (limiter, budget), build the request, send it, read and classify the answer.
 func (c *Client) attempt(ctx context.Context, s callSpec, emptyHTMLBefore int) (r *reply, aerr *APIError, info attemptInfo, stop error) {
+	if stop := c.admit(ctx, s); stop != nil {
+		return nil, nil, info, stop
+	}
+	w := c.watch(ctx)
+	req, wrote, err := c.buildRequest(w.ctx, s)
+	if err != nil {
+		w.finish()
+		return nil, nil, info, &APIError{Kind: KindInternal, Method: s.method, Path: s.path,
+			Message: Redact(err.Error(), c.key)}
+	}
+	a := answer{method: s.method, path: s.path, emptyHTMLBefore: emptyHTMLBefore}
+	resp, err := c.send(req)
+	if err != nil {
+		info.wrote = wrote.Load()
+		return nil, c.transportFailure(w, a, err), info, nil
+	}
+	// An answer came back, so the service saw the request.
+	info.wrote = true
+	return c.receive(w, s, a, resp, info)
+}
+
+// admit waits for the rate limiter and, for an export call, spends the budget. A non-nil
+// result ends the call.
+func (c *Client) admit(ctx context.Context, s callSpec) error {
 	if err := c.limiter.Wait(ctx); err != nil {
 		if ctx.Err() != nil {
 			err = ctx.Err()
@@ -243,28 +273,44 @@ func (c *Client) attempt(ctx context.Context, s callSpec, emptyHTMLBefore int) (
 			// The limiter refuses waits that would end after ctx's deadline.
 			err = fmt.Errorf("%w: %v", context.DeadlineExceeded, err)
 		}
-		return nil, nil, info, &APIError{Kind: KindTransport, Method: s.method, Path: s.path,
+		return &APIError{Kind: KindTransport, Method: s.method, Path: s.path,
 			Message: "interrupted while waiting for the rate limiter: " + err.Error(), Err: err}
 	}
 	if c.budget != nil && isExportPath(s.path) {
 		if err := c.budget.Spend(ctx, BudgetCall{Method: s.method, Path: s.path, Collect: s.collect}); err != nil {
-			return nil, nil, info, fmt.Errorf("%s %s: %w", s.method, s.path, err)
+			return fmt.Errorf("%s %s: %w", s.method, s.path, err)
 		}
 	}
+	return nil
+}
 
-	// The watchdog bounds the attempt; for a streamed export it is re-armed on every read, so
-	// it limits silence rather than the length of a big download.
+// attemptWatch is an attempt's context and the watchdog that bounds it; for a streamed export
+// the watchdog is re-armed on every read, so it limits silence rather than the length of a big
+// download.
+type attemptWatch struct {
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	timer  *time.Timer
+}
+
+func (c *Client) watch(ctx context.Context) *attemptWatch {
 	actx, cancel := context.WithCancelCause(ctx)
-	watchdog := time.AfterFunc(c.timeout, func() { cancel(timeoutError(c.timeout)) })
-	finish := func() {
-		watchdog.Stop()
-		cancel(nil)
-	}
+	return &attemptWatch{ctx: actx, cancel: cancel,
+		timer: time.AfterFunc(c.timeout, func() { cancel(timeoutError(c.timeout)) })}
+}
 
-	// Only a non-idempotent call needs to know whether its request was written (mayRetry);
-	// a trace costs a context and a merge of hooks per attempt, so idempotent calls go without.
-	var wrote atomic.Bool
-	rctx := context.Context(actx)
+// finish releases the attempt.
+func (w *attemptWatch) finish() {
+	w.timer.Stop()
+	w.cancel(nil)
+}
+
+// buildRequest builds the attempt's request. wrote turns true once the request's headers are
+// written, for a non-idempotent call only: it alone needs to know whether its request may have
+// reached the service (mayRetry), and a trace costs a context and a merge of hooks per attempt.
+func (c *Client) buildRequest(actx context.Context, s callSpec) (*http.Request, *atomic.Bool, error) {
+	wrote := new(atomic.Bool)
+	rctx := actx
 	if !s.idempotent {
 		rctx = httptrace.WithClientTrace(actx, &httptrace.ClientTrace{
 			// Headers written means bytes may be on the wire: from here on the service may
@@ -273,22 +319,20 @@ func (c *Client) attempt(ctx context.Context, s callSpec, emptyHTMLBefore int) (
 		})
 	}
 	req, err := c.newRequest(rctx, s)
-	if err != nil {
-		finish()
-		return nil, nil, info, &APIError{Kind: KindInternal, Method: s.method, Path: s.path,
-			Message: Redact(err.Error(), c.key)}
-	}
-	a := answer{method: s.method, path: s.path, emptyHTMLBefore: emptyHTMLBefore}
-	resp, err := c.send(req)
-	if err != nil {
-		info.wrote = wrote.Load()
-		a.err = c.transportErr(actx, err)
-		finish()
-		_, aerr = classify(a, c.key)
-		return nil, aerr, info, nil
-	}
-	// An answer came back, so the service saw the request.
-	info.wrote = true
+	return req, wrote, err
+}
+
+// transportFailure classifies an attempt that got no (whole) answer and releases it.
+func (c *Client) transportFailure(w *attemptWatch, a answer, err error) *APIError {
+	a.err = c.transportErr(w.ctx, err)
+	w.finish()
+	_, aerr := classify(a, c.key)
+	return aerr
+}
+
+// receive reads the answer to a sent request and classifies it. A large ready export is handed
+// back unread as a stream; everything else is read whole (up to maxBody).
+func (c *Client) receive(w *attemptWatch, s callSpec, a answer, resp *http.Response, info attemptInfo) (*reply, *APIError, attemptInfo, error) {
 	a.status, a.header = resp.StatusCode, resp.Header
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		if loc, err := resp.Location(); err == nil {
@@ -305,41 +349,35 @@ func (c *Client) attempt(ctx context.Context, s callSpec, emptyHTMLBefore int) (
 			env := &envelope{Success: flag{true, true}}
 			return &reply{env: env, stream: &exportStream{
 				r: io.MultiReader(bytes.NewReader(peek), resp.Body), body: resp.Body,
-				ctx: actx, cancel: cancel, watchdog: watchdog, timeout: c.timeout,
+				ctx: w.ctx, cancel: w.cancel, watchdog: w.timer, timeout: c.timeout,
 				key: c.key, path: s.path,
 			}}, nil, info, nil
 		case rerr == nil:
 			prefix = peek // big but not a ready export: read it whole and classify
 		case errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF):
 			a.body = peek[:n]
-			return c.finishAnswer(a, resp, finish, info)
+			return c.finishAnswer(a, resp, w, info)
 		default:
 			resp.Body.Close()
-			a.err = c.transportErr(actx, rerr)
-			finish()
-			_, aerr = classify(a, c.key)
-			return nil, aerr, info, nil
+			return nil, c.transportFailure(w, a, rerr), info, nil
 		}
 	}
 	body, rerr := io.ReadAll(io.LimitReader(resp.Body, maxBody+1-int64(len(prefix))))
 	if rerr != nil {
 		resp.Body.Close()
-		a.err = c.transportErr(actx, rerr)
-		finish()
-		_, aerr = classify(a, c.key)
-		return nil, aerr, info, nil
+		return nil, c.transportFailure(w, a, rerr), info, nil
 	}
 	if len(prefix) > 0 {
 		body = append(prefix, body...)
 	}
 	if len(body) > maxBody {
 		resp.Body.Close()
-		finish()
+		w.finish()
 		return nil, &APIError{Kind: KindProtocol, Method: s.method, Path: s.path, HTTPStatus: resp.StatusCode,
 			Message: fmt.Sprintf("an answer larger than %d MiB", maxBody>>20)}, info, nil
 	}
 	a.body = body
-	return c.finishAnswer(a, resp, finish, info)
+	return c.finishAnswer(a, resp, w, info)
 }
 
 // send makes one HTTP exchange without following redirects. Straight to the transport, an
@@ -357,9 +395,9 @@ func (c *Client) send(req *http.Request) (*http.Response, error) {
 }
 
 // finishAnswer classifies a fully read answer and releases the attempt.
-func (c *Client) finishAnswer(a answer, resp *http.Response, finish func(), info attemptInfo) (*reply, *APIError, attemptInfo, error) {
+func (c *Client) finishAnswer(a answer, resp *http.Response, w *attemptWatch, info attemptInfo) (*reply, *APIError, attemptInfo, error) {
 	resp.Body.Close()
-	finish()
+	w.finish()
 	info.emptyHTML = a.status == http.StatusOK && len(bytes.TrimSpace(a.body)) == 0 && emptyPageType(mediaType(a.header))
 	env, aerr := classify(a, c.key)
 	if aerr != nil {
