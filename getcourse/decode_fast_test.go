@@ -83,24 +83,6 @@ func FuzzDecodeFast(f *testing.F) {
 	})
 }
 
-func BenchmarkDecodeFast(b *testing.B) {
-	body := []byte(fastCases[0].body)
-	b.Run("fast", func(b *testing.B) {
-		for b.Loop() {
-			if _, ok := decodeFast(body); !ok {
-				b.Fatal("not fast")
-			}
-		}
-	})
-	b.Run("encoding/json", func(b *testing.B) {
-		for b.Loop() {
-			if _, err := decodeSlow(body); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-}
-
 func TestAppendFormMatchesEncode(t *testing.T) {
 	t.Parallel()
 	r := rand.New(rand.NewPCG(1, 2))
