@@ -13,10 +13,8 @@ func marshalParams(p Params) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(p); err != nil {
-		return nil, err
-	}
-	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+	err := enc.Encode(p)
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), err
 }
 
 func importTyped(ctx context.Context, c *Client, call Call, p Params, idempotent bool) (*ImportResult, error) {
