@@ -119,15 +119,7 @@ func expectRows(t testing.TB, path string, m *mappings.Mapping, account string) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer src.Close()
-	c, err := m.Compile(src.Header())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows, invalid := ledgertest.MapRows(t, c, account, m.Target, func() (int, []string, error, error) {
-		row, err := src.Next()
-		return row.Line, row.Cells, row.Err, err
-	})
+	rows, invalid := ledgertest.Expect(t, m, account, src, func(r Row) (int, []string, error) { return r.Line, r.Cells, r.Err })
 	for _, r := range rows {
 		valid = append(valid, expectedRow{line: r.Line, key: r.Key, params: r.Params, rk: r.Ledger})
 	}

@@ -100,15 +100,7 @@ func mappedRows(t *testing.T, mappingPath, csvPath, account string) (m *mappings
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer src.Close()
-	c, err := m.Compile(src.Header())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows, bad := ledgertest.MapRows(t, c, account, m.Target, func() (int, []string, error, error) {
-		row, err := src.Next()
-		return row.Line, row.Cells, row.Err, err
-	})
+	rows, bad := ledgertest.Expect(t, m, account, src, func(r importer.Row) (int, []string, error) { return r.Line, r.Cells, r.Err })
 	for _, r := range rows {
 		valid = append(valid, mappedRow{line: r.Line, key: r.Key, json: r.Params, rowKey: r.Ledger})
 	}

@@ -20,25 +20,35 @@ type Row struct {
 	Ledger checkpoint.RowKey // the row's key in the ledger
 }
 
-// Next returns a file's next record: its line, its cells and the problem with that record
-// alone (rowErr), or err io.EOF after the last one.
-type Next func() (line int, cells []string, rowErr, err error)
+// Source is a file as a test reads it: importer.Input, or the importer's own *Source.
+type Source[R any] interface {
+	Header() []string
+	Next() (R, error)
+	Close() error
+}
 
-// MapRows maps every record next returns with c, the way the importer does, and keys the valid
-// rows as its ledger does: the account, the mapping's target, the hash of the params and how
-// many rows with the same params came before in the file. It returns the valid rows and the
-// lines of the invalid ones (a bad record, or one the mapping refuses).
-func MapRows(t testing.TB, c *mappings.Compiled, account string, target mappings.Target, next Next) (valid []Row, invalid []int) {
+// Expect reads every record of src (closing it), maps it with m the way the importer does, and
+// keys the valid rows as its ledger does: the account, the mapping's target, the hash of the
+// params and how many rows with the same params came before in the file. fields tells a
+// record's line, cells and the problem with that record alone. It returns the valid rows and
+// the lines of the invalid ones (a bad record, or one the mapping refuses).
+func Expect[R any](t testing.TB, m *mappings.Mapping, account string, src Source[R], fields func(R) (line int, cells []string, rowErr error)) (valid []Row, invalid []int) {
 	t.Helper()
+	defer src.Close()
+	c, err := m.Compile(src.Header())
+	if err != nil {
+		t.Fatal(err)
+	}
 	seen := map[[32]byte]uint32{}
 	for {
-		line, cells, rowErr, err := next()
+		rec, err := src.Next()
 		if err == io.EOF {
 			return valid, invalid
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
+		line, cells, rowErr := fields(rec)
 		if rowErr != nil {
 			invalid = append(invalid, line)
 			continue
@@ -50,7 +60,7 @@ func MapRows(t testing.TB, c *mappings.Compiled, account string, target mappings
 		}
 		h := sha256.Sum256(mp.JSON)
 		valid = append(valid, Row{Line: line, Key: mp.Key, Params: mp.JSON,
-			Ledger: checkpoint.RowKey{Account: account, Target: string(target), Hash: h, Occurrence: seen[h]}})
+			Ledger: checkpoint.RowKey{Account: account, Target: string(m.Target), Hash: h, Occurrence: seen[h]}})
 		seen[h]++
 	}
 }
