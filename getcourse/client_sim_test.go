@@ -98,30 +98,30 @@ func TestSimEveryCall(t *testing.T) {
 			c := simClient(t, base)
 			ctx := t.Context()
 
-			u, err := c.AddUser(ctx, user("ivan@example.com"))
+			u, err := getcourse.AddUser(c, ctx, user("ivan@example.com"))
 			if err != nil || u.UserID == 0 || u.UserStatus == "" {
 				t.Fatalf("AddUser = %+v, %v", u, err)
 			}
-			again, err := c.AddUser(ctx, user("IVAN@example.com"))
+			again, err := getcourse.AddUser(c, ctx, user("IVAN@example.com"))
 			if err != nil || again.UserID != u.UserID {
 				t.Errorf("re-adding the same user = %+v, %v; want id %d", again, err, u.UserID)
 			}
-			g, err := c.UpdateUserGroups(ctx, getcourse.Params{User: &getcourse.UserParams{ID: u.UserID,
+			g, err := getcourse.UpdateUserGroups(c, ctx, getcourse.Params{User: &getcourse.UserParams{ID: u.UserID,
 				GroupName: []getcourse.Group{{Name: "Поток 1"}, {Name: "VIP", JoinedAt: "2024-03-01 10:00"}}}})
 			if err != nil || g.UserID != u.UserID {
 				t.Errorf("UpdateUserGroups = %+v, %v", g, err)
 			}
-			d, err := c.AddDeal(ctx, getcourse.Params{User: &getcourse.UserParams{Email: "ivan@example.com"},
+			d, err := getcourse.AddDeal(c, ctx, getcourse.Params{User: &getcourse.UserParams{Email: "ivan@example.com"},
 				Deal: &getcourse.DealParams{DealNumber: "ORD-1", OfferCode: "COURSE", DealCost: "9990.00", DealStatus: "new"}})
 			if err != nil || d.DealID == 0 || d.UserID != u.UserID {
 				t.Errorf("AddDeal = %+v, %v", d, err)
 			}
-			d2, err := c.AddDeal(ctx, getcourse.Params{User: &getcourse.UserParams{Email: "ivan@example.com"},
+			d2, err := getcourse.AddDeal(c, ctx, getcourse.Params{User: &getcourse.UserParams{Email: "ivan@example.com"},
 				Deal: &getcourse.DealParams{DealNumber: "ORD-1", OfferCode: "COURSE", DealCost: "9990.00", DealStatus: "payed"}})
 			if err != nil || d2.DealID != d.DealID {
 				t.Errorf("AddDeal with the same number = %+v, %v; want deal %d edited", d2, err, d.DealID)
 			}
-			if _, err := c.SendMessage(ctx, getcourse.Params{Message: &getcourse.MessageParams{Email: "ivan@example.com", MailingID: 5,
+			if _, err := getcourse.SendMessage(c, ctx, getcourse.Params{Message: &getcourse.MessageParams{Email: "ivan@example.com", MailingID: 5,
 				Transport: "email", Params: map[string]string{"first_name": "Иван"}}}); err != nil {
 				t.Errorf("SendMessage: %v", err)
 			}
@@ -168,7 +168,7 @@ func TestSimErrorKinds(t *testing.T) {
 	}{
 		{"wrong key on import", gcsim.Config{Key: "another-key"}, nil,
 			func(ctx context.Context, c *getcourse.Client) error {
-				_, err := c.AddUser(ctx, user("a@b.ru"))
+				_, err := getcourse.AddUser(c, ctx, user("a@b.ru"))
 				return err
 			},
 			getcourse.KindAuth, 0},
@@ -180,13 +180,13 @@ func TestSimErrorKinds(t *testing.T) {
 			getcourse.KindAuth, 901},
 		{"wrong key, seed shape", gcsim.Config{Key: "another-key", Shape: "seed"}, nil,
 			func(ctx context.Context, c *getcourse.Client) error {
-				_, err := c.AddUser(ctx, user("a@b.ru"))
+				_, err := getcourse.AddUser(c, ctx, user("a@b.ru"))
 				return err
 			},
 			getcourse.KindAuth, 0},
 		{"trial plan on import", gcsim.Config{Plan: "trial"}, nil,
 			func(ctx context.Context, c *getcourse.Client) error {
-				_, err := c.AddUser(ctx, user("a@b.ru"))
+				_, err := getcourse.AddUser(c, ctx, user("a@b.ru"))
 				return err
 			},
 			getcourse.KindNoImportAPI, 0},
@@ -195,33 +195,33 @@ func TestSimErrorKinds(t *testing.T) {
 			getcourse.KindPlan, 917},
 		{"object refused", gcsim.Config{}, nil,
 			func(ctx context.Context, c *getcourse.Client) error {
-				_, err := c.AddUser(ctx, getcourse.Params{User: &getcourse.UserParams{FirstName: "x"}})
+				_, err := getcourse.AddUser(c, ctx, getcourse.Params{User: &getcourse.UserParams{FirstName: "x"}})
 				return err
 			}, getcourse.KindValidation, 0},
 		{"deal status refused", gcsim.Config{Shape: "seed"}, nil,
 			func(ctx context.Context, c *getcourse.Client) error {
-				_, err := c.AddDeal(ctx, getcourse.Params{User: &getcourse.UserParams{Email: "a@b.ru"},
+				_, err := getcourse.AddDeal(c, ctx, getcourse.Params{User: &getcourse.UserParams{Email: "a@b.ru"},
 					Deal: &getcourse.DealParams{DealNumber: "1", OfferCode: "X", DealCost: "1.00", DealStatus: "bogus"}})
 				return err
 			}, getcourse.KindValidation, 0},
 		{"monthly allowance", gcsim.Config{Plan: "start", MonthlyAllowance: 1}, nil,
 			func(ctx context.Context, c *getcourse.Client) error {
-				if _, err := c.AddUser(ctx, user("first@b.ru")); err != nil {
+				if _, err := getcourse.AddUser(c, ctx, user("first@b.ru")); err != nil {
 					return fmt.Errorf("first user: %w", err)
 				}
-				_, err := c.AddUser(ctx, user("second@b.ru"))
+				_, err := getcourse.AddUser(c, ctx, user("second@b.ru"))
 				return err
 			}, getcourse.KindQuota, 0},
 		{"rate limited", gcsim.Config{Rate: 0.001, Burst: 1}, []getcourse.Option{noRetry},
 			func(ctx context.Context, c *getcourse.Client) error {
-				c.AddUser(ctx, user("a@b.ru"))
-				_, err := c.AddUser(ctx, user("a@b.ru"))
+				getcourse.AddUser(c, ctx, user("a@b.ru"))
+				_, err := getcourse.AddUser(c, ctx, user("a@b.ru"))
 				return err
 			}, getcourse.KindRateLimited, 0},
 		{"rate limited with 429", gcsim.Config{Rate: 0.001, Burst: 1, RateLimit429: true}, []getcourse.Option{noRetry},
 			func(ctx context.Context, c *getcourse.Client) error {
-				c.AddUser(ctx, user("a@b.ru"))
-				_, err := c.AddUser(ctx, user("a@b.ru"))
+				getcourse.AddUser(c, ctx, user("a@b.ru"))
+				_, err := getcourse.AddUser(c, ctx, user("a@b.ru"))
 				if getcourse.KindOf(err) == getcourse.KindRateLimited && err.(*getcourse.APIError).RetryAfter != time.Second {
 					return fmt.Errorf("RetryAfter lost: %w", err)
 				}
@@ -279,13 +279,13 @@ func TestSimErrorKinds(t *testing.T) {
 			getcourse.KindServer, 0},
 		{"html pages until retries run out", gcsim.Config{Faults: gcsim.Faults{HTML: 1}}, nil,
 			func(ctx context.Context, c *getcourse.Client) error {
-				_, err := c.AddUser(ctx, user("a@b.ru"))
+				_, err := getcourse.AddUser(c, ctx, user("a@b.ru"))
 				return err
 			},
 			getcourse.KindProtocol, 0},
 		{"resets until retries run out", gcsim.Config{Faults: gcsim.Faults{Reset: 1}}, nil,
 			func(ctx context.Context, c *getcourse.Client) error {
-				_, err := c.AddUser(ctx, user("a@b.ru"))
+				_, err := getcourse.AddUser(c, ctx, user("a@b.ru"))
 				return err
 			},
 			getcourse.KindTransport, 0},
@@ -330,10 +330,10 @@ func TestSimRetriesThroughFaults(t *testing.T) {
 		getcourse.WithNotify(func(e getcourse.Event) { mu.Lock(); retried[e.Err.Kind]++; mu.Unlock() }))
 	const n = 40
 	for i := range n {
-		if _, err := c.AddUser(t.Context(), user(fmt.Sprintf("u%d@example.com", i))); err != nil {
+		if _, err := getcourse.AddUser(c, t.Context(), user(fmt.Sprintf("u%d@example.com", i))); err != nil {
 			t.Fatalf("user %d: %v", i, err)
 		}
-		if _, err := c.AddDeal(t.Context(), getcourse.Params{User: &getcourse.UserParams{Email: fmt.Sprintf("u%d@example.com", i)},
+		if _, err := getcourse.AddDeal(c, t.Context(), getcourse.Params{User: &getcourse.UserParams{Email: fmt.Sprintf("u%d@example.com", i)},
 			Deal: &getcourse.DealParams{DealNumber: fmt.Sprintf("N-%d", i), OfferCode: "X", DealCost: "10.00"}}); err != nil {
 			t.Fatalf("deal %d: %v", i, err)
 		}
@@ -361,7 +361,7 @@ func TestSimNonIdempotentInDoubt(t *testing.T) {
 	c := simClient(t, base)
 	const n = 12
 	for i := range n {
-		_, err := c.SendMessage(t.Context(), getcourse.Params{Message: &getcourse.MessageParams{
+		_, err := getcourse.SendMessage(c, t.Context(), getcourse.Params{Message: &getcourse.MessageParams{
 			Email: fmt.Sprintf("m%d@example.com", i), MailingID: 9}})
 		var ae *getcourse.APIError
 		if !errors.As(err, &ae) || !ae.InDoubt || ae.Kind != getcourse.KindTransport {
@@ -453,7 +453,7 @@ func TestSimRedirectRefused(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	c := simClient(t, srv.URL+"/acct")
-	_, err := c.AddUser(t.Context(), user("a@b.ru"))
+	_, err := getcourse.AddUser(c, t.Context(), user("a@b.ru"))
 	if err == nil || !strings.Contains(err.Error(), "--base-url http://127.0.0.1") {
 		t.Fatalf("err = %v", err)
 	}

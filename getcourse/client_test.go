@@ -245,10 +245,10 @@ func TestTypedImportCalls(t *testing.T) {
 		path   string
 		action string
 	}{
-		{"AddUser", func() (*ImportResult, error) { return c.AddUser(ctx, p) }, "/pl/api/users", "add"},
-		{"UpdateUserGroups", func() (*ImportResult, error) { return c.UpdateUserGroups(ctx, p) }, "/pl/api/users", "update"},
-		{"AddDeal", func() (*ImportResult, error) { return c.AddDeal(ctx, p) }, "/pl/api/deals", "add"},
-		{"SendMessage", func() (*ImportResult, error) { return c.SendMessage(ctx, p) }, "/pl/api/messages", "send"},
+		{"AddUser", func() (*ImportResult, error) { return addUser(c, ctx, p) }, "/pl/api/users", "add"},
+		{"UpdateUserGroups", func() (*ImportResult, error) { return updateUserGroups(c, ctx, p) }, "/pl/api/users", "update"},
+		{"AddDeal", func() (*ImportResult, error) { return addDeal(c, ctx, p) }, "/pl/api/deals", "add"},
+		{"SendMessage", func() (*ImportResult, error) { return sendMessage(c, ctx, p) }, "/pl/api/messages", "send"},
 	}
 	for i, call := range calls {
 		res, err := call.do()
@@ -297,7 +297,7 @@ func TestRetriesIdempotent(t *testing.T) {
 	var events []Event
 	c := newTestClient(t, f.URL, WithRetry(RetryPolicy{MaxRetries: 5, InitialInterval: time.Millisecond, MaxInterval: 2 * time.Millisecond}),
 		WithNotify(func(e Event) { mu.Lock(); events = append(events, e); mu.Unlock() }))
-	res, err := c.AddUser(t.Context(), Params{User: &UserParams{Email: "a@b.ru"}})
+	res, err := addUser(c, t.Context(), Params{User: &UserParams{Email: "a@b.ru"}})
 	if err != nil || res.UserID != 77 {
 		t.Fatalf("AddUser = %+v, %v", res, err)
 	}
@@ -327,7 +327,7 @@ func TestRetriesGiveUp(t *testing.T) {
 		http.Error(w, "down", http.StatusServiceUnavailable)
 	})
 	c := newTestClient(t, f.URL)
-	_, err := c.AddUser(t.Context(), Params{User: &UserParams{Email: "a@b.ru"}})
+	_, err := addUser(c, t.Context(), Params{User: &UserParams{Email: "a@b.ru"}})
 	if KindOf(err) != KindServer {
 		t.Fatalf("err = %v, want server", err)
 	}
@@ -338,7 +338,7 @@ func TestRetriesGiveUp(t *testing.T) {
 	none.MaxRetries = -1
 	c = newTestClient(t, f.URL, WithRetry(none))
 	before := len(f.requests())
-	c.AddUser(t.Context(), Params{User: &UserParams{Email: "a@b.ru"}})
+	addUser(c, t.Context(), Params{User: &UserParams{Email: "a@b.ru"}})
 	if n := len(f.requests()) - before; n != 1 {
 		t.Errorf("MaxRetries -1: %d requests, want 1", n)
 	}
@@ -366,10 +366,10 @@ func TestNonIdempotentInDoubt(t *testing.T) {
 			c := newTestClient(t, f.URL)
 			for _, call := range []func() (*ImportResult, error){
 				func() (*ImportResult, error) {
-					return c.SendMessage(t.Context(), Params{Message: &MessageParams{Email: "a@b.ru", MailingID: 5}})
+					return sendMessage(c, t.Context(), Params{Message: &MessageParams{Email: "a@b.ru", MailingID: 5}})
 				},
 				func() (*ImportResult, error) {
-					return c.AddDeal(t.Context(), Params{Deal: &DealParams{OfferCode: "X", DealCost: "1.00"}})
+					return addDeal(c, t.Context(), Params{Deal: &DealParams{OfferCode: "X", DealCost: "1.00"}})
 				},
 			} {
 				before := len(f.requests())
@@ -390,7 +390,7 @@ func TestNonIdempotentInDoubt(t *testing.T) {
 			}
 			// The same failure on a deal with a number is retried.
 			before := len(f.requests())
-			_, err := c.AddDeal(t.Context(), Params{Deal: &DealParams{DealNumber: "N1", OfferCode: "X"}})
+			_, err := addDeal(c, t.Context(), Params{Deal: &DealParams{DealNumber: "N1", OfferCode: "X"}})
 			wantKind, wantN := tc.kind, 1+fastRetry().MaxRetries
 			if KindOf(err) != wantKind || len(f.requests())-before != wantN {
 				t.Errorf("deal with number: %v after %d requests", err, len(f.requests())-before)
@@ -404,7 +404,7 @@ func TestNonIdempotentRetriedWhenNothingWasSent(t *testing.T) {
 	root := refusingRoot(t)
 	var events int
 	c := newTestClient(t, root, WithNotify(func(Event) { events++ }))
-	_, err := c.SendMessage(t.Context(), Params{Message: &MessageParams{Email: "a@b.ru"}})
+	_, err := sendMessage(c, t.Context(), Params{Message: &MessageParams{Email: "a@b.ru"}})
 	var ae *APIError
 	if !errors.As(err, &ae) || ae.Kind != KindTransport || ae.InDoubt {
 		t.Fatalf("err = %v, want a transport error not in doubt", err)
@@ -431,7 +431,7 @@ func TestRateLimited(t *testing.T) {
 	var events []Event
 	c := newTestClient(t, f.URL, WithNotify(func(e Event) { events = append(events, e) }))
 	// Non-idempotent, yet retried: a rate-limited answer means the service did nothing.
-	res, err := c.SendMessage(t.Context(), Params{Message: &MessageParams{Email: "a@b.ru"}})
+	res, err := sendMessage(c, t.Context(), Params{Message: &MessageParams{Email: "a@b.ru"}})
 	if err != nil || res.UserID != 77 {
 		t.Fatalf("SendMessage = %v, %v", res, err)
 	}
@@ -448,7 +448,7 @@ func TestRateLimitedLastAnswerIsNotified(t *testing.T) {
 	})
 	var events []Event
 	c := newTestClient(t, f.URL, WithRetry(RetryPolicy{MaxRetries: -1}), WithNotify(func(e Event) { events = append(events, e) }))
-	_, err := c.AddUser(t.Context(), Params{User: &UserParams{Email: "a@b.ru"}})
+	_, err := addUser(c, t.Context(), Params{User: &UserParams{Email: "a@b.ru"}})
 	if !errors.Is(err, ErrRateLimited) {
 		t.Fatalf("err = %v", err)
 	}
@@ -464,7 +464,7 @@ func TestRetryAfterBeyondMaxElapsedStops(t *testing.T) {
 		w.WriteHeader(http.StatusTooManyRequests)
 	})
 	c := newTestClient(t, f.URL)
-	_, err := c.AddUser(t.Context(), Params{User: &UserParams{Email: "a@b.ru"}})
+	_, err := addUser(c, t.Context(), Params{User: &UserParams{Email: "a@b.ru"}})
 	var ae *APIError
 	if !errors.As(err, &ae) || ae.Kind != KindRateLimited || ae.RetryAfter != time.Hour {
 		t.Fatalf("err = %v", err)
@@ -480,7 +480,7 @@ func TestEmptyHTMLMeansPlanOnlyWhenRepeated(t *testing.T) {
 		w.Header().Set("Content-Type", "text/html; charset=UTF-8")
 	})
 	c := newTestClient(t, always.URL)
-	_, err := c.AddUser(t.Context(), Params{User: &UserParams{Email: "a@b.ru"}})
+	_, err := addUser(c, t.Context(), Params{User: &UserParams{Email: "a@b.ru"}})
 	// The first empty page is probed with a call that cannot create anything; its repeated
 	// empty pages are the plan's answer.
 	if !errors.Is(err, ErrNoImportAPI) || len(always.requests()) != 1+emptyHTMLRepeats {
@@ -494,7 +494,7 @@ func TestEmptyHTMLMeansPlanOnlyWhenRepeated(t *testing.T) {
 		writeJSON(w, okUser)
 	})
 	c = newTestClient(t, once.URL)
-	if _, err := c.AddUser(t.Context(), Params{User: &UserParams{Email: "a@b.ru"}}); err != nil {
+	if _, err := addUser(c, t.Context(), Params{User: &UserParams{Email: "a@b.ru"}}); err != nil {
 		t.Errorf("a single empty page: %v", err)
 	}
 }
@@ -511,7 +511,7 @@ func TestLimiterWaitedPerAttempt(t *testing.T) {
 	// Ten tokens that never refill within the test: each attempt must take one.
 	lim := rate.NewLimiter(rate.Every(time.Hour), 10)
 	c := newTestClient(t, f.URL, WithLimiter(lim))
-	if _, err := c.AddUser(t.Context(), Params{User: &UserParams{Email: "a@b.ru"}}); err != nil {
+	if _, err := addUser(c, t.Context(), Params{User: &UserParams{Email: "a@b.ru"}}); err != nil {
 		t.Fatal(err)
 	}
 	if tok := lim.Tokens(); tok < 6.9 || tok > 7.1 {
@@ -523,7 +523,7 @@ func TestLimiterWaitedPerAttempt(t *testing.T) {
 	c = newTestClient(t, f.URL, WithLimiter(empty))
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	_, err := c.AddUser(ctx, Params{User: &UserParams{Email: "a@b.ru"}})
+	_, err := addUser(c, ctx, Params{User: &UserParams{Email: "a@b.ru"}})
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v, want context.Canceled", err)
 	}
@@ -565,7 +565,7 @@ func TestExportBudgetPerAttempt(t *testing.T) {
 	if _, err := c.ExportResult(t.Context(), id); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.AddUser(t.Context(), Params{User: &UserParams{Email: "a@b.ru"}}); err != nil {
+	if _, err := addUser(c, t.Context(), Params{User: &UserParams{Email: "a@b.ru"}}); err != nil {
 		t.Fatal(err)
 	}
 	want := []BudgetCall{
@@ -634,7 +634,7 @@ func TestRedirectRefused(t *testing.T) {
 		http.Redirect(w, r, "https://school.example.com"+r.URL.Path, http.StatusMovedPermanently)
 	})
 	c := newTestClient(t, f.URL)
-	_, err := c.AddUser(t.Context(), Params{User: &UserParams{Email: "a@b.ru"}})
+	_, err := addUser(c, t.Context(), Params{User: &UserParams{Email: "a@b.ru"}})
 	if err == nil || !strings.Contains(err.Error(), "--base-url https://school.example.com") {
 		t.Fatalf("err = %v", err)
 	}
@@ -710,7 +710,7 @@ func TestContextCanceledDuringBackoff(t *testing.T) {
 		http.Error(w, "x", 500)
 	})
 	c := newTestClient(t, f.URL, WithRetry(RetryPolicy{MaxRetries: 5, InitialInterval: time.Hour, MaxInterval: time.Hour, MaxElapsed: 2 * time.Hour}))
-	_, err := c.AddUser(ctx, Params{User: &UserParams{Email: "a@b.ru"}})
+	_, err := addUser(c, ctx, Params{User: &UserParams{Email: "a@b.ru"}})
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v, want context.Canceled", err)
 	}
@@ -885,30 +885,26 @@ func TestAccountFields(t *testing.T) {
 
 func TestMarshalParams(t *testing.T) {
 	t.Parallel()
-	b, err := MarshalParams(Params{User: &UserParams{Email: "a<b>@c.ru", Addfields: map[string]string{"Б": "1", "А": "2"}}, System: &SystemParams{RefreshIfExists: 1}})
+	b, err := marshalParams(Params{User: &UserParams{Email: "a<b>@c.ru", Addfields: map[string]string{"Б": "1", "А": "2"}}, System: &SystemParams{RefreshIfExists: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := `{"user":{"email":"a<b>@c.ru","addfields":{"А":"2","Б":"1"}},"system":{"refresh_if_exists":1}}`
 	if string(b) != want {
-		t.Errorf("MarshalParams = %s, want %s", b, want)
+		t.Errorf("marshalParams = %s, want %s", b, want)
 	}
 	if !json.Valid(b) {
 		t.Error("invalid JSON")
 	}
 }
 
-// TestTransportErrorsNameTheCall: the default client sends straight through its transport, and
-// its network errors still read like net/http's ("Post \"URL\": ..."), with the key scrubbed
+// TestTransportErrorsNameTheCall: network errors read like net/http's ("Post \"URL\": ..."), with the key scrubbed
 // from the GET export URL.
 func TestTransportErrorsNameTheCall(t *testing.T) {
 	t.Parallel()
 	root := refusingRoot(t)
 	c := newTestClient(t, root, WithRetry(RetryPolicy{MaxRetries: -1}))
-	_, err := c.AddUser(t.Context(), Params{User: &UserParams{Email: "a@b.ru"}})
-	if c.rt == nil {
-		t.Fatal("the default client should send through its transport")
-	}
+	_, err := addUser(c, t.Context(), Params{User: &UserParams{Email: "a@b.ru"}})
 	if want := `Post "` + root + `/acct/pl/api/users": `; err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("import error %q does not contain %q", err, want)
 	}

@@ -3,8 +3,9 @@
 // classification of answers into errors, rate limiting, retries and the secrecy of the key.
 //
 // In the flow of an import, the mapping package turns a CSV row into params JSON, the importer's
-// worker pool hands it to Client.Import (or AddUser, AddDeal, ...), and the answer comes back
-// as an *ImportResult or an *APIError whose Kind tells the importer what to do with the row.
+// worker pool hands it to Client.Import, the one way an object is sent (the typed Params only
+// describe what the service takes: the mapping package derives its target paths from them),
+// and the answer comes back as an *ImportResult or an *APIError whose Kind tells the importer what to do with the row.
 // In an export, the exporter calls StartExport, polls OpenExport while it answers KindNotReady,
 // and streams the ready JSON into CSV with its own decoder.
 //

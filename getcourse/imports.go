@@ -3,7 +3,6 @@ package getcourse
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -94,50 +93,4 @@ func (c *Client) CheckImportAPI(ctx context.Context) error {
 		return nil
 	}
 	return err
-}
-
-// AddUser creates a user, or with system.refresh_if_exists=1 updates the one with the same
-// email or phone. Idempotent: users are matched, so a retry cannot duplicate one.
-func (c *Client) AddUser(ctx context.Context, p Params) (*ImportResult, error) {
-	return c.importParams(ctx, CallUsersAdd, p, true)
-}
-
-// UpdateUserGroups REPLACES a user's groups with p.User.GroupName (p.User.ID names the user);
-// groups not listed are removed. Idempotent.
-func (c *Client) UpdateUserGroups(ctx context.Context, p Params) (*ImportResult, error) {
-	return c.importParams(ctx, CallUsersUpdate, p, true)
-}
-
-// AddDeal creates a deal (and its user), or edits the deal with the same deal_number.
-// Idempotent only when p.Deal.DealNumber is set: without it every call creates a new deal, so
-// an ambiguous failure comes back InDoubt rather than being retried.
-func (c *Client) AddDeal(ctx context.Context, p Params) (*ImportResult, error) {
-	return c.importParams(ctx, CallDealsAdd, p, p.Deal != nil && p.Deal.DealNumber != "")
-}
-
-// SendMessage sends a mailing to one recipient. Never idempotent: an ambiguous failure comes
-// back InDoubt, so that nobody receives the same message twice.
-func (c *Client) SendMessage(ctx context.Context, p Params) (*ImportResult, error) {
-	return c.importParams(ctx, CallMessagesSend, p, false)
-}
-
-func (c *Client) importParams(ctx context.Context, call Call, p Params, idempotent bool) (*ImportResult, error) {
-	b, err := MarshalParams(p)
-	if err != nil {
-		return nil, &APIError{Kind: KindInternal, Method: http.MethodPost, Path: call.Path,
-			Message: "cannot encode params: " + err.Error()}
-	}
-	return c.Import(ctx, call, b, CallOptions{Idempotent: idempotent})
-}
-
-// MarshalParams encodes params as the service reads them: compact JSON, UTF-8 as is (no \u
-// escapes for <, > and &).
-func MarshalParams(p Params) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(p); err != nil {
-		return nil, err
-	}
-	return bytes.TrimRight(buf.Bytes(), "\n"), nil
 }

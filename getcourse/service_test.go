@@ -17,7 +17,7 @@ func TestEmptyPageOnNonIdempotentCall(t *testing.T) {
 		t.Parallel()
 		f := newFake(t, func(n int, w http.ResponseWriter, r *http.Request) { w.Header().Set("Content-Type", "text/html") })
 		c := newTestClient(t, f.URL)
-		_, err := c.AddDeal(t.Context(), deal)
+		_, err := addDeal(c, t.Context(), deal)
 		var ae *APIError
 		if !errors.As(err, &ae) || ae.Kind != KindNoImportAPI || ae.InDoubt || ae.Path != "/pl/api/deals" {
 			t.Fatalf("err = %v, want no import API, not in doubt, on the deal's path", err)
@@ -46,7 +46,7 @@ func TestEmptyPageOnNonIdempotentCall(t *testing.T) {
 			writeJSON(w, `{"success":true,"action":"add","result":{"success":false,"error":true,"error_message":"Не указан ни эл. адрес, ни телефон"}}`)
 		})
 		c := newTestClient(t, f.URL)
-		_, err := c.AddDeal(t.Context(), deal)
+		_, err := addDeal(c, t.Context(), deal)
 		var ae *APIError
 		if !errors.As(err, &ae) || ae.Kind != KindProtocol || !ae.InDoubt {
 			t.Fatalf("err = %v, want in doubt", err)

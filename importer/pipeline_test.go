@@ -3,7 +3,6 @@ package importer
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -21,6 +20,7 @@ import (
 	"github.com/gcbatch/gcbatch/getcourse"
 	"github.com/gcbatch/gcbatch/getcourse/gcsim"
 	"github.com/gcbatch/gcbatch/internal/gen"
+	"github.com/gcbatch/gcbatch/internal/ledgertest"
 	"github.com/gcbatch/gcbatch/mappings"
 )
 
@@ -119,34 +119,11 @@ func expectRows(t testing.TB, path string, m *mappings.Mapping, account string) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer src.Close()
-	c, err := m.Compile(src.Header())
-	if err != nil {
-		t.Fatal(err)
+	rows, invalid := ledgertest.Expect(t, m, account, src, func(r Row) (int, []string, error) { return r.Line, r.Cells, r.Err })
+	for _, r := range rows {
+		valid = append(valid, expectedRow{line: r.Line, key: r.Key, params: r.Params, rk: r.Ledger})
 	}
-	seen := map[[32]byte]uint32{}
-	for {
-		row, err := src.Next()
-		if err == io.EOF {
-			return valid, invalid
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if row.Err != nil {
-			invalid = append(invalid, row.Line)
-			continue
-		}
-		mp, err := c.Apply(row.Cells)
-		if err != nil {
-			invalid = append(invalid, row.Line)
-			continue
-		}
-		h := sha256.Sum256(mp.JSON)
-		valid = append(valid, expectedRow{line: row.Line, key: mp.Key, params: mp.JSON,
-			rk: checkpoint.RowKey{Account: account, Target: string(m.Target), Hash: h, Occurrence: seen[h]}})
-		seen[h]++
-	}
+	return valid, invalid
 }
 
 func (e *testEnv) account() string {

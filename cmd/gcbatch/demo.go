@@ -25,7 +25,7 @@ import (
 const demoKey = "demo-key-0f3c9a"
 
 func newDemoCmd(g *globals) *cobra.Command {
-	var dir string
+	var o demoOptions
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run the whole job end to end against the built-in simulator",
@@ -38,10 +38,10 @@ to look at. It exits 0 only if every step did what it said.`,
   gcbatch demo --dir /tmp/gcbatch-demo`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runDemo(cmd.Context(), g, dir)
+			return runDemo(cmd.Context(), g, &o)
 		},
 	}
-	cmd.Flags().StringVar(&dir, "dir", "gcbatch-demo", "folder for the demo's files (emptied first)")
+	cmd.Flags().StringVar(&o.Dir, "dir", "gcbatch-demo", "folder for the demo's files (emptied first)")
 	return cmd
 }
 
@@ -60,7 +60,13 @@ type demoStep struct {
 	ok            bool
 }
 
-func runDemo(ctx context.Context, g *globals, dir string) error {
+// demoOptions are the inputs of `gcbatch demo`.
+type demoOptions struct {
+	Dir string
+}
+
+func runDemo(ctx context.Context, g *globals, o *demoOptions) error {
+	dir := o.Dir
 	if dir == "" || dir == "/" || dir == "." {
 		return exitErr(2, fmt.Errorf("--dir must name a folder of its own, not %q", dir))
 	}

@@ -14,7 +14,6 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/gcbatch/gcbatch/checkpoint"
 	"github.com/gcbatch/gcbatch/exporter"
@@ -156,23 +155,6 @@ tool, or a person — and writes it like export does. It spends budget only on p
 	}
 	cmd.AddCommand(fetch)
 	return cmd
-}
-
-// commandLine rebuilds the command line that resumes this export, for the state file. It holds
-// flags only (the key never is one).
-func commandLine(cmd *cobra.Command, args []string) string {
-	parts := []string{cmd.CommandPath()}
-	parts = append(parts, args...)
-	cmd.Flags().Visit(func(f *pflag.Flag) {
-		if sv, ok := f.Value.(pflag.SliceValue); ok {
-			for _, v := range sv.GetSlice() {
-				parts = append(parts, "--"+f.Name+"="+strconv.Quote(v))
-			}
-			return
-		}
-		parts = append(parts, "--"+f.Name+"="+strconv.Quote(f.Value.String()))
-	})
-	return strings.Join(parts, " ")
 }
 
 // exportFilterKind says how a filter's value is checked.

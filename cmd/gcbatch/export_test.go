@@ -183,8 +183,8 @@ func TestExportServiceErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.AddUser(t.Context(), getcourse.Params{User: &getcourse.UserParams{Email: "m@example.ru",
-		GroupName: []getcourse.Group{{Name: "Клуб"}}}}); err != nil {
+	if _, err := c.Import(t.Context(), getcourse.CallUsersAdd, []byte(`{"user":{"email":"m@example.ru","group_name":["Клуб"]}}`),
+		getcourse.CallOptions{Idempotent: true}); err != nil {
 		t.Fatal(err)
 	}
 	gid := ""

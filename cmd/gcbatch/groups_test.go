@@ -28,8 +28,8 @@ func groupsRun(t *testing.T, cfg gcsim.Config, key string, args ...string) (code
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.AddUser(t.Context(), getcourse.Params{User: &getcourse.UserParams{Email: "a@b.ru",
-		GroupName: []getcourse.Group{{Name: "Поток 1"}, {Name: `VIP, "золото"`}}}}); err != nil {
+	if _, err := c.Import(t.Context(), getcourse.CallUsersAdd, []byte(`{"user":{"email":"a@b.ru","group_name":["Поток 1","VIP, \"золото\""]}}`),
+		getcourse.CallOptions{Idempotent: true}); err != nil {
 		t.Fatal(err)
 	}
 	g := newGlobals()

@@ -7,11 +7,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 	"golang.org/x/time/rate"
 
 	"github.com/gcbatch/gcbatch/getcourse"
@@ -114,36 +112,8 @@ be looked up. --resend-in-doubt sends what stays in doubt (any already there is 
 // would forget the progress again, --resend/--retry-rejected/--resend-in-doubt would resend
 // what this very run sent). The key is never on a gcbatch command line.
 func resumeCommand(cmd *cobra.Command, args []string) string {
-	parts := []string{"gcbatch"}
-	skip := map[string]bool{"restart": true, "resend": true, "retry-rejected": true,
-		"resend-in-doubt": true, "dry-run": true, "progress": true, "log": true, "log-format": true, "help": true}
-	add := func(fl *pflag.Flag) {
-		if skip[fl.Name] || !fl.Changed {
-			return
-		}
-		if fl.Value.Type() == "bool" {
-			parts = append(parts, "--"+fl.Name)
-			return
-		}
-		parts = append(parts, "--"+fl.Name, shellQuote(fl.Value.String()))
-	}
-	cmd.InheritedFlags().VisitAll(add)
-	parts = append(parts, "import")
-	cmd.LocalFlags().VisitAll(add)
-	for _, a := range args {
-		parts = append(parts, shellQuote(a))
-	}
-	return strings.Join(parts, " ")
-}
-
-// shellQuote quotes s for a POSIX shell when it needs it.
-func shellQuote(s string) string {
-	if s != "" && strings.IndexFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:=@+,%", r))
-	}) < 0 {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+	return commandLine(cmd, args, "restart", "resend", "retry-rejected", "resend-in-doubt", "dry-run",
+		"progress", "log", "log-format")
 }
 
 func runImport(ctx context.Context, g *globals, o *importOptions) error {

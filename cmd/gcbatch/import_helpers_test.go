@@ -3,10 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/csv"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,6 +15,7 @@ import (
 	"github.com/gcbatch/gcbatch/getcourse"
 	"github.com/gcbatch/gcbatch/getcourse/gcsim"
 	"github.com/gcbatch/gcbatch/importer"
+	"github.com/gcbatch/gcbatch/internal/ledgertest"
 	"github.com/gcbatch/gcbatch/mappings"
 )
 
@@ -101,34 +100,11 @@ func mappedRows(t *testing.T, mappingPath, csvPath, account string) (m *mappings
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer src.Close()
-	c, err := m.Compile(src.Header())
-	if err != nil {
-		t.Fatal(err)
+	rows, bad := ledgertest.Expect(t, m, account, src, func(r importer.Row) (int, []string, error) { return r.Line, r.Cells, r.Err })
+	for _, r := range rows {
+		valid = append(valid, mappedRow{line: r.Line, key: r.Key, json: r.Params, rowKey: r.Ledger})
 	}
-	seen := map[[32]byte]uint32{}
-	for {
-		row, err := src.Next()
-		if err == io.EOF {
-			return m, valid, invalid
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if row.Err != nil {
-			invalid++
-			continue
-		}
-		mp, err := c.Apply(row.Cells)
-		if err != nil {
-			invalid++
-			continue
-		}
-		h := sha256.Sum256(mp.JSON)
-		valid = append(valid, mappedRow{line: row.Line, key: mp.Key, json: mp.JSON,
-			rowKey: checkpoint.RowKey{Account: account, Target: string(m.Target), Hash: h, Occurrence: seen[h]}})
-		seen[h]++
-	}
+	return m, valid, len(bad)
 }
 
 func (e *importEnv) account() string {

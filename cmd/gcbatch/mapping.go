@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -63,7 +64,7 @@ out of its row (on_error: skip) rather than losing the contact.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.CSV = args[0]
-			return runMappingInit(g, o)
+			return runMappingInit(cmd.Context(), g, &o)
 		},
 	}
 	f := cmd.Flags()
@@ -73,7 +74,7 @@ out of its row (on_error: skip) rather than losing the contact.`,
 	return cmd
 }
 
-func runMappingInit(g *globals, o mappingInitOptions) error {
+func runMappingInit(_ context.Context, g *globals, o *mappingInitOptions) error {
 	target := mappings.Target(strings.ToLower(strings.TrimSpace(o.Target)))
 	switch target {
 	case mappings.TargetUsers, mappings.TargetDeals, mappings.TargetMessages, mappings.TargetGroups:

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -46,7 +47,9 @@ until that rerun, which skips what GetCourse confirmed and sends the rest.`,
 			}
 			return nil
 		},
-		RunE: func(cmd *cobra.Command, args []string) error { return runRunsShow(g, args[0]) },
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runRunsShow(cmd.Context(), g, &runsShowOptions{RunID: args[0]})
+		},
 	}, newRunsSettleCmd(g))
 	return cmd
 }
@@ -219,7 +222,13 @@ func (v *runsView) leftText(r checkpoint.Run) string {
 	return fmt.Sprint(n)
 }
 
-func runRunsShow(g *globals, id string) error {
+// runsShowOptions are the inputs of `gcbatch runs show`.
+type runsShowOptions struct {
+	RunID string
+}
+
+func runRunsShow(_ context.Context, g *globals, o *runsShowOptions) error {
+	id := o.RunID
 	v, err := g.loadRuns()
 	if err != nil {
 		return err

@@ -43,7 +43,7 @@ func (g *globals) settleOptions(ctx context.Context, st *checkpoint.Store, f set
 }
 
 func newRunsSettleCmd(g *globals) *cobra.Command {
-	var f settleFlags
+	var o runsSettleOptions
 	cmd := &cobra.Command{
 		Use:   "settle RUN_ID",
 		Short: "Look the deals a run left in doubt up in GetCourse's deals export",
@@ -65,13 +65,23 @@ they stay in doubt.`,
 			}
 			return nil
 		},
-		RunE: func(cmd *cobra.Command, args []string) error { return runRunsSettle(cmd.Context(), g, args[0], f) },
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.RunID = args[0]
+			return runRunsSettle(cmd.Context(), g, &o)
+		},
 	}
-	addSettleFlags(cmd.Flags(), &f)
+	addSettleFlags(cmd.Flags(), &o.Settle)
 	return cmd
 }
 
-func runRunsSettle(ctx context.Context, g *globals, id string, f settleFlags) error {
+// runsSettleOptions are the inputs of `gcbatch runs settle`.
+type runsSettleOptions struct {
+	RunID  string
+	Settle settleFlags
+}
+
+func runRunsSettle(ctx context.Context, g *globals, o *runsSettleOptions) error {
+	id, f := o.RunID, o.Settle
 	st, err := g.openState()
 	if err != nil {
 		return err
