@@ -1,6 +1,7 @@
 package importer
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -31,23 +32,43 @@ func (p *pipeline) batchSize() int {
 	return sendBatch
 }
 
-// read is the reader stage. It runs in two goroutines, so that reading and mapping the file
-// overlaps with the ledger lookups (rerunning a large file is mostly lookups): this one reads,
-// maps and numbers the rows in batches (batchSize), and dispatch looks each batch up and
-// sends its rows on: those that need no request (rejected locally, skipped, in doubt) straight
-// to done, the rest to the workers.
+// read is the reader stage. It runs in three goroutines, so that reading and mapping the
+// file, the ledger lookups and the decisions overlap (rerunning a large file is mostly
+// lookups; with lookups and decisions on separate goroutines a rerun over 200,000 confirmed
+// rows averaged 1.85 s in 7 runs, against 2.03 s in 6 alternating runs with one goroutine for
+// both): this one reads, maps and numbers the rows in batches (batchSize), lookup reads each
+// batch's records from the ledger, and dispatch decides each row and sends it on: those that
+// need no request (rejected locally, skipped, in doubt) straight to done, the rest to the
+// workers.
 func (p *pipeline) read(jobs, done chan<- *job) (reachedEOF bool, err error) {
-	batches := make(chan []*job, 1)
-	quit := make(chan struct{}) // closed when dispatch takes no more batches
-	more := true                // dispatch went through every batch it was given
-	var dispatchErr error
+	batches := make(chan []*job, 1) // read, to be looked up
+	looked := make(chan []*job, 1)  // looked up, to be dispatched
+	quit := make(chan struct{})     // closed when dispatch takes no more batches
+	more := true                    // dispatch went through every batch it was given
+	var lookupErr, dispatchErr error
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		defer close(looked)
+		var keys []checkpoint.RowKey
+		for batch := range batches {
+			if keys, lookupErr = p.lookup(batch, keys); lookupErr != nil {
+				p.stop(lookupErr)
+				return
+			}
+			select {
+			case looked <- batch:
+			case <-quit:
+				return
+			}
+		}
+	}()
 	go func() {
 		defer wg.Done()
 		defer close(quit)
 		d := dispatcher{p: p, jobs: jobs, done: done}
-		for batch := range batches {
+		for batch := range looked {
 			ok, err := d.dispatch(batch)
 			if err != nil {
 				p.stop(err)
@@ -63,7 +84,7 @@ func (p *pipeline) read(jobs, done chan<- *job) (reachedEOF bool, err error) {
 		close(batches)
 		wg.Wait()
 		if err == nil {
-			err = dispatchErr
+			err = cmp.Or(lookupErr, dispatchErr)
 		}
 		return eof && more && err == nil, err
 	}
@@ -108,37 +129,48 @@ func (p *pipeline) read(jobs, done chan<- *job) (reachedEOF bool, err error) {
 	}
 }
 
-// dispatcher is the second half of the reader stage (see read).
-type dispatcher struct {
-	p          *pipeline
-	jobs, done chan<- *job
-	keys       []checkpoint.RowKey
-	dispatched int
-}
-
-// dispatch looks a batch up in the ledger and sends its rows on. more is false when the run
-// takes no more rows (stopped, or --max-rows reached).
-func (d *dispatcher) dispatch(batch []*job) (more bool, err error) {
-	p := d.p
-	d.keys = d.keys[:0]
+// lookup gives each keyed row of a batch what the ledger holds of it (job.prev). keys is a
+// buffer to reuse; it is returned for the next batch.
+func (p *pipeline) lookup(batch []*job, keys []checkpoint.RowKey) ([]checkpoint.RowKey, error) {
+	if !p.ledgerHasRows {
+		return keys, nil
+	}
+	keys = keys[:0]
 	for _, j := range batch {
 		if j.keyed {
-			d.keys = append(d.keys, j.rk)
+			keys = append(keys, j.rk)
 		}
 	}
-	var recs []checkpoint.RowRecord
-	if len(d.keys) > 0 && p.ledgerHasRows {
-		if recs, err = p.store.LookupRows(d.keys); err != nil {
-			return false, fmt.Errorf("reading the ledger: %w", err)
-		}
+	if len(keys) == 0 {
+		return keys, nil
+	}
+	recs, err := p.store.LookupRows(keys)
+	if err != nil {
+		return keys, fmt.Errorf("reading the ledger: %w", err)
 	}
 	ri := 0
 	for _, j := range batch {
 		if j.keyed {
-			if recs != nil {
-				j.prev = recs[ri]
-			}
+			j.prev = recs[ri]
 			ri++
+		}
+	}
+	return keys, nil
+}
+
+// dispatcher is the last part of the reader stage (see read).
+type dispatcher struct {
+	p          *pipeline
+	jobs, done chan<- *job
+	dispatched int
+}
+
+// dispatch decides each row of a looked-up batch and sends it on. more is false when the run
+// takes no more rows (stopped, or --max-rows reached).
+func (d *dispatcher) dispatch(batch []*job) (more bool, err error) {
+	p := d.p
+	for _, j := range batch {
+		if j.keyed {
 			p.decide(j)
 			if p.order != nil {
 				if err := p.order.admit(p, j); err != nil {
