@@ -61,6 +61,19 @@ func groupSep(c []byte, i int) int {
 	return 0
 }
 
+// normalizeMoney recognises money in the service's own export shape, "12 000,00": an optional
+// "-", digits grouped by threes with a space, NBSP or narrow NBSP (or not grouped at all), an
+// optional decimal comma with one or two digits, and at least a grouping or a comma; it appends
+// the amount with the grouping removed and a decimal point, keeping the digits as written.
+//
+// It is deliberately not internal/money, the lenient reader the mappings' money transform and
+// settle share. The question here is not "what amount does this cell mean" but "is this cell
+// money at all", asked of every text cell of an export: ids, phones ("8 900 123 45 67"),
+// counts, "1,2,3" and dates must stay as they are, so the exact shape is the point and a
+// lenient reader would take them for amounts. It also runs on the export's hot path (hundreds
+// of thousands of rows a second, every cell) and appends in the same pass that checks, with no
+// allocation; parsing to kopecks and formatting again would cost a second pass and would write
+// "1500.00" for "1 500" and "-350.50" for "-350,5", which is not what --normalize promises.
 func normalizeMoney(dst, c []byte) ([]byte, bool) {
 	i := 0
 	start := len(dst)

@@ -12,6 +12,7 @@ import (
 	"unicode"
 
 	"github.com/gcbatch/gcbatch/checkpoint"
+	"github.com/gcbatch/gcbatch/internal/money"
 	"github.com/gcbatch/gcbatch/internal/ruphone"
 )
 
@@ -63,11 +64,13 @@ func signatureOf(params []byte) dealSig {
 	if code, id := str(d.OfferCode), str(d.OfferID); code != "" || id != "" {
 		s.offer = code + "#" + id
 	}
-	// The export's cost is in roubles: a deal in another currency shows a converted sum.
+	// The export's cost is in roubles: a deal in another currency shows a converted sum. The
+	// cost is read by the money transform's own rules (internal/money), so that what a mapping
+	// sent and what the export shows back ("12 000,00") are read alike.
 	if cur := strings.ToUpper(str(d.DealCurrency)); cur == "" || cur == "RUB" {
-		if k, ok := parseKopecks(str(d.DealCost)); ok {
+		if k, ok := money.Parse(str(d.DealCost)); ok {
 			q := int64(1)
-			if n, ok := parseKopecks(str(d.Quantity)); ok && n >= 100 && n%100 == 0 {
+			if n, ok := money.Parse(str(d.Quantity)); ok && n >= 100 && n%100 == 0 {
 				q = n / 100
 			}
 			s.cost, s.hasCost = k*q, true
@@ -80,54 +83,6 @@ func signatureOf(params []byte) dealSig {
 func normTitle(t string) string {
 	t = strings.ReplaceAll(strings.ToLower(t), "ё", "е")
 	return strings.Join(strings.FieldsFunc(t, unicode.IsSpace), " ")
-}
-
-// parseKopecks reads money as the export writes it ("12 000,00", with spaces or NBSP) or as
-// the import sends it ("12000.00", "12000").
-func parseKopecks(s string) (int64, bool) {
-	var b []byte
-	for _, r := range s {
-		switch {
-		case r >= '0' && r <= '9', r == '.', r == ',', r == '-':
-			b = append(b, byte(r))
-		case unicode.IsSpace(r) || r == '\u00a0' || r == '\u202f' || r == '\'':
-		default:
-			return 0, false
-		}
-	}
-	neg := len(b) > 0 && b[0] == '-'
-	if neg {
-		b = b[1:]
-	}
-	// The last separator followed by one or two digits is the decimal one; others group.
-	whole, frac := b, []byte(nil)
-	if i := bytes.LastIndexAny(b, ".,"); i >= 0 && len(b)-i-1 <= 2 {
-		whole, frac = b[:i], b[i+1:]
-	}
-	whole = bytes.Map(func(r rune) rune {
-		if r == '.' || r == ',' {
-			return -1
-		}
-		return r
-	}, whole)
-	if len(whole) == 0 && len(frac) == 0 || len(whole) > 15 || bytes.ContainsAny(frac, ".,-") || bytes.ContainsRune(whole, '-') {
-		return 0, false
-	}
-	var k int64
-	for _, c := range whole {
-		k = k*10 + int64(c-'0')
-	}
-	k *= 100
-	switch len(frac) {
-	case 1:
-		k += int64(frac[0]-'0') * 10
-	case 2:
-		k += int64(frac[0]-'0')*10 + int64(frac[1]-'0')
-	}
-	if neg {
-		k = -k
-	}
-	return k, true
 }
 
 // candidate is a deal of the export that could be a row in doubt.
@@ -250,7 +205,7 @@ func readCandidates(r io.Reader, rows []*doubtRow) ([]candidate, error) {
 				break
 			}
 		}
-		c.cost, c.hasCost = parseKopecks(cell(rec, cc))
+		c.cost, c.hasCost = money.Parse(cell(rec, cc))
 		c.anyTitle, c.anyCost = tc < 0, cc < 0
 		out = append(out, c)
 	}

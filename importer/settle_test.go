@@ -8,22 +8,42 @@ import (
 	"time"
 
 	"github.com/gcbatch/gcbatch/checkpoint"
+	"github.com/gcbatch/gcbatch/internal/money"
 )
 
-func TestParseKopecks(t *testing.T) {
-	for _, c := range []struct {
-		in   string
-		want int64
-		ok   bool
-	}{
-		{"12 000,00", 1200000, true}, {"12\u00a0000,50", 1200050, true}, {"9990.00", 999000, true},
-		{"9990", 999000, true}, {"1,500.00", 150000, true}, {"0,5", 50, true}, {"-500,00", -50000, true},
-		{"", 0, false}, {"12 руб", 0, false}, {"1 000.5", 100050, true}, {"-", 0, false},
+// TestSettleCostsReadAlike: a deal's cost as the import sent it and as the service's deals
+// export shows it (Russian grouping with a space, NBSP or narrow NBSP, a decimal comma) are the
+// same number of kopecks, so the row's signature matches the deal read from the export.
+func TestSettleCostsReadAlike(t *testing.T) {
+	since := time.Date(2026, 12, 5, 9, 0, 0, 0, moscow)
+	for _, tc := range []struct{ sent, shown string }{
+		{"12000.00", "12 000,00"},
+		{"12000.50", "12\u00a0000,50"},
+		{"12000.5", "12\u202f000,50"},
+		{"1500", "1 500,00"},
+		{"0.50", "0,50"},
+		{"1234567.89", "1\u202f234\u202f567,89"},
 	} {
-		got, ok := parseKopecks(c.in)
-		if ok != c.ok || ok && got != c.want {
-			t.Errorf("parseKopecks(%q) = %d, %v; want %d, %v", c.in, got, ok, c.want, c.ok)
-		}
+		t.Run(tc.sent, func(t *testing.T) {
+			p := []byte(`{"deal":{"deal_cost":"` + tc.sent + `","product_title":"Курс"},"user":{"email":"anna@x.ru"}}`)
+			rows := []*doubtRow{{sig: signatureOf(p)}}
+			export := "ID заказа,Email,Дата создания,Title,\"Стоимость, RUB\"\n" +
+				"5000021,anna@x.ru,2026-12-05 10:00:00,Курс,\"" + tc.shown + "\"\n" +
+				"5000022,anna@x.ru,2026-12-05 10:00:01,Курс,\"1" + tc.shown + "\"\n" // another cost
+			got, err := readCandidates(strings.NewReader(export), rows)
+			if err != nil || len(got) != 2 {
+				t.Fatalf("%+v %v", got, err)
+			}
+			if !rows[0].sig.hasCost || !got[0].hasCost || !rows[0].sig.matches(&got[0], since) {
+				t.Errorf("sent %q (%d kopecks) does not match the export's %q (%d kopecks)", tc.sent, rows[0].sig.cost, tc.shown, got[0].cost)
+			}
+			if rows[0].sig.matches(&got[1], since) {
+				t.Errorf("sent %q matches the export's %q (%d kopecks)", tc.sent, "1"+tc.shown, got[1].cost)
+			}
+			if !got[1].hasCost {
+				t.Errorf("the export's %q is not read", "1"+tc.shown)
+			}
+		})
 	}
 }
 
@@ -58,7 +78,7 @@ func TestMatchDoubtRows(t *testing.T) {
 			key: checkpoint.RowKey{Hash: sha256.Sum256(p), Occurrence: occ}, rec: checkpoint.RowRecord{RunID: "r1", Line: line}}
 	}
 	cand := func(id int64, email, title, cost string, at time.Time) candidate {
-		k, _ := parseKopecks(cost)
+		k, _ := money.Parse(cost)
 		return candidate{id: id, email: email, title: normTitle(title), cost: k, hasCost: true,
 			created: at, createdText: at.In(moscow).Format(time.DateTime)}
 	}

@@ -1,10 +1,13 @@
 package mappings
 
 import (
+	"errors"
 	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/gcbatch/gcbatch/internal/money"
 )
 
 // transform is one step of a field's transform list. fn returns the new value, or a non-empty
@@ -295,175 +298,18 @@ func onePhone(s string) (string, string) {
 
 const msgMoney = "is not an amount of money"
 
-// currencyWords are the currency signs and words stripped from either end of a money cell,
-// lower-cased.
-var currencyWords = map[string]bool{"рублей": true, "рубля": true, "рубль": true, "руб.": true, "руб": true,
-	"rub.": true, "rub": true, "rur": true, "usd": true, "eur": true, "us$": true, "р.": true, "р": true,
-	"₽": true, "$": true, "€": true}
-
 // normMoney reads Russian and English amounts ("9 990,00 ₽", "1,500.00", "1 500", "$12.5") and
-// writes them as a plain decimal with two places ("9990.00"), the form deal_cost takes.
+// writes them as a plain decimal with two places ("9990.00"), the form deal_cost takes. The
+// rules are internal/money's, shared with settle's reading of the deals export.
 func normMoney(s string) (string, string) {
-	s = strings.TrimSpace(s)
-	neg := false
-	takeSign := func() {
-		if strings.HasPrefix(s, "-") {
-			neg, s = true, strings.TrimSpace(s[1:])
-		} else if strings.HasPrefix(s, "−") {
-			neg, s = true, strings.TrimSpace(s[len("−"):])
-		}
-	}
-	takeSign()
-	s = stripCurrency(s)
-	if !neg {
-		takeSign()
-	}
-	// Keep digits and separators; spaces and apostrophes only ever group thousands.
-	var buf [48]byte
-	b := buf[:0]
-	for _, r := range s {
-		switch {
-		case r >= '0' && r <= '9', r == ',', r == '.':
-			if len(b) == cap(b) {
-				return "", msgMoney
-			}
-			b = append(b, byte(r))
-		case isSpaceLike(r) || r == '\'' || r == '’':
-		default:
-			return "", msgMoney
-		}
-	}
-	if len(b) == 0 {
-		return "", msgMoney
-	}
-	commas, dots, last := 0, 0, -1
-	for i, c := range b {
-		if c == ',' {
-			commas++
-			last = i
-		} else if c == '.' {
-			dots++
-			last = i
-		}
-	}
-	var intPart, frac []byte
+	k, err := money.Read(s)
 	switch {
-	case last < 0:
-		intPart = b
-	case commas > 0 && dots > 0:
-		// Both: the last one is the decimal mark, the other groups thousands.
-		dec := b[last]
-		for _, c := range b[:last] {
-			if c == dec {
-				return "", msgMoney
-			}
-		}
-		var ok bool
-		if intPart, ok = ungroup(b[:last]); !ok {
-			return "", msgMoney
-		}
-		frac = b[last+1:]
-	case commas > 1 || dots > 1:
-		var ok bool
-		if intPart, ok = ungroup(b); !ok {
-			return "", msgMoney
-		}
-	default:
-		// One separator once: "1,500" and "1.500" group thousands, "1,5" and "10.50" are decimals.
-		before, after := last, len(b)-last-1
-		if after == 3 && before >= 1 && before <= 3 && b[0] != '0' {
-			intPart = append(append([]byte{}, b[:last]...), b[last+1:]...)
-		} else {
-			intPart, frac = b[:last], b[last+1:]
-		}
-	}
-	for len(frac) > 2 && frac[len(frac)-1] == '0' {
-		frac = frac[:len(frac)-1]
-	}
-	if len(frac) > 2 {
-		return "", "is not an amount of money (more than two decimal places)"
-	}
-	for len(intPart) > 1 && intPart[0] == '0' {
-		intPart = intPart[1:]
-	}
-	if len(intPart) == 0 {
-		if len(frac) == 0 {
-			return "", msgMoney
-		}
-		intPart = []byte{'0'}
-	}
-	if len(intPart) > 15 {
+	case errors.Is(err, money.ErrPrecision):
+		return "", msgMoney + " (more than two decimal places)"
+	case err != nil:
 		return "", msgMoney
 	}
-	var out [40]byte
-	o := out[:0]
-	if neg {
-		o = append(o, '-')
-	}
-	o = append(o, intPart...)
-	o = append(o, '.')
-	o = append(o, frac...)
-	for range 2 - len(frac) {
-		o = append(o, '0')
-	}
-	return string(o), ""
-}
-
-// ungroup removes thousands separators from digits grouped by threes ("1,234,567"); it refuses
-// anything else, because a wrong grouping usually means a misread decimal.
-func ungroup(b []byte) ([]byte, bool) {
-	out := make([]byte, 0, len(b))
-	group := 0
-	first := true
-	for _, c := range b {
-		if c == ',' || c == '.' {
-			if group == 0 || group > 3 || !first && group != 3 {
-				return nil, false
-			}
-			first, group = false, 0
-			continue
-		}
-		out = append(out, c)
-		group++
-	}
-	if !first && group != 3 {
-		return nil, false
-	}
-	return out, true
-}
-
-// stripCurrency removes one currency sign or word from the front and one from the back: the run
-// of characters there that are neither digits nor spaces, if it is a known currency.
-func stripCurrency(s string) string {
-	isNum := func(c byte) bool { return c >= '0' && c <= '9' }
-	if s == "" || isNum(s[0]) && isNum(s[len(s)-1]) {
-		return s // the common case: a bare number
-	}
-	word := func(w string) bool {
-		if len(w) == 0 || len(w) > len("рублей") {
-			return false
-		}
-		return currencyWords[w] || currencyWords[strings.ToLower(w)]
-	}
-	stop := func(r rune) bool { return r >= '0' && r <= '9' || isSpaceLike(r) || r == '-' }
-	end := len(s)
-	if i := strings.LastIndexFunc(s, stop); i >= 0 {
-		_, size := utf8.DecodeRuneInString(s[i:])
-		end = i + size
-	} else {
-		end = 0
-	}
-	if end < len(s) && word(s[end:]) {
-		s = strings.TrimRightFunc(s[:end], isSpaceLike)
-	}
-	start := strings.IndexFunc(s, stop)
-	if start < 0 {
-		start = len(s)
-	}
-	if start > 0 && word(s[:start]) {
-		s = strings.TrimLeftFunc(s[start:], isSpaceLike)
-	}
-	return s
+	return money.Format(k), ""
 }
 
 const msgInt = "is not a whole number"
