@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -74,6 +75,11 @@ func signatureOf(params []byte) dealSig {
 				q = n / 100
 			}
 			s.cost, s.hasCost = k*q, true
+			if k != 0 && (k*q)/q != k {
+				// A cost times a quantity past int64 cannot be a deal's cost; no export row
+				// can match it, so the row stays in doubt rather than match a wrong deal.
+				s.cost = math.MinInt64
+			}
 		}
 	}
 	return s

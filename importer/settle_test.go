@@ -3,6 +3,7 @@ package importer
 import (
 	"crypto/sha256"
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -54,6 +55,11 @@ func TestSignatureOf(t *testing.T) {
 	}
 	if s := signatureOf([]byte(`{"deal":{"deal_cost":"10.00","deal_currency":"USD","offer_code":"x"},"user":{"email":"a@x.ru"}}`)); s.hasCost || s.title != "" || s.offer == "" {
 		t.Fatalf("a foreign-currency offer row: %+v", s)
+	}
+	// A cost times a quantity past int64 matches no deal: the row stays in doubt.
+	s = signatureOf([]byte(`{"deal":{"deal_cost":"900000000000000","quantity":1000000},"user":{"email":"a@x.ru"}}`))
+	if !s.hasCost || s.cost != math.MinInt64 {
+		t.Fatalf("an overflowing cost: %+v", s)
 	}
 }
 
@@ -144,7 +150,7 @@ func TestReadCandidates(t *testing.T) {
 	p := []byte(`{"deal":{"deal_cost":"12000.00","product_title":"Курс"},"user":{"email":"anna@x.ru","phone":"+79001112233"}}`)
 	rows := []*doubtRow{{sig: signatureOf(p)}}
 	real := "ID заказа,Номер,ID пользователя,Пользователь,Email,Телефон,Дата создания,Title,\"Стоимость, RUB\"\n" +
-		"5000021,1021,1000001,Анна,Anna@X.ru,+79001112233,2026-12-05 10:00:00,Курс,12\u00a0000,00\n" +
+		"5000021,1021,1000001,Анна,Anna@X.ru,+79001112233,2026-12-05 10:00:00,Курс,\"12\u00a0000,00\"\n" +
 		"5000022,1022,1000002,Борис,boris@x.ru,,2026-12-05 10:00:01,Курс,\"12 000,00\"\n" +
 		"5000023,1023,1000003,,,89001112233,2026-12-05 10:00:02,Другой курс,\"12 000,00\"\n"
 	got, err := readCandidates(strings.NewReader(real), rows)
