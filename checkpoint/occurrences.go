@@ -48,16 +48,29 @@ const (
 	seenGap       = 4   // untouched pages a flush window spans rather than start a new one
 )
 
-// NewOccurrences starts numbering the rows of one file for the run runID. Close it when the
+// NewOccurrences starts numbering the rows of one file for the run runID. expect is how many
+// hashes the run will number (rows, plus the keys a KeyRanks files), or 0 if unknown: the
+// scratch table starts large enough for them, instead of doubling its way there (each doubling
+// rereads and rewrites the whole table: 7 of them for a 200,000-row rerun). Close it when the
 // file is done (or the run ends) to delete its scratch table.
-func (s *Store) NewOccurrences(runID string) (*Occurrences, error) {
-	return newOccurrences(filepath.Dir(s.path), runID, bloomBlocks)
+func (s *Store) NewOccurrences(runID string, expect int) (*Occurrences, error) {
+	return newOccurrences(filepath.Dir(s.path), runID, bloomBlocks, seenPagesFor(expect))
+}
+
+// seenPagesFor is the table size that holds n hashes within seenMaxLoad: at least
+// seenMinPages, so that a wrong count costs doublings, not correctness.
+func seenPagesFor(n int) uint64 {
+	pages := uint64(seenMinPages)
+	for n > 0 && float64(n) > seenMaxLoad*float64(pages*seenSlots) {
+		pages *= 2
+	}
+	return pages
 }
 
 // newOccurrences lets tests use a tiny filter, so that false positives are common and the
 // path that resolves them is exercised.
-func newOccurrences(dir, runID string, blocks int) (*Occurrences, error) {
-	t, err := newSeenTable(dir, runID, seenMinPages)
+func newOccurrences(dir, runID string, blocks int, pages uint64) (*Occurrences, error) {
+	t, err := newSeenTable(dir, runID, pages)
 	if err != nil {
 		return nil, err
 	}

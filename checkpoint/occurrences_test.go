@@ -45,7 +45,7 @@ func TestOccurrencesExact(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			o, err := newOccurrences(dir, "20261126-172233-3f9a", tt.blocks)
+			o, err := newOccurrences(dir, "20261126-172233-3f9a", tt.blocks, seenMinPages)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -96,7 +96,7 @@ func TestOccurrencesPerInstance(t *testing.T) {
 	s := openTest(t, filepath.Join(t.TempDir(), "state.db"))
 	h := testHash(42)
 	for range 2 { // a resumed run numbers its file from scratch again
-		o, err := s.NewOccurrences("run/with spaces")
+		o, err := s.NewOccurrences("run/with spaces", 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -122,7 +122,7 @@ func BenchmarkOccurrences(b *testing.B) {
 			}
 			var heap uint64
 			for b.Loop() {
-				o, err := newOccurrences(b.TempDir(), "bench", bloomBlocks)
+				o, err := newOccurrences(b.TempDir(), "bench", bloomBlocks, seenMinPages)
 				if err != nil {
 					b.Fatal(err)
 				}

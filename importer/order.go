@@ -31,10 +31,14 @@ type fileOrder struct {
 	resent int
 }
 
+// keepsFileOrder says whether the run needs a fileOrder: only rows that refresh what they
+// name can be overtaken, and only a ledger with rows holds rows that could overtake them.
+func (p *pipeline) keepsFileOrder() bool { return p.idempotent && p.ledgerHasRows }
+
 // newFileOrder returns nil when the run cannot meet the problem: a target that is not
 // idempotent, or a ledger without rows for the account and target (nothing is skipped).
 func newFileOrder(p *pipeline) (*fileOrder, error) {
-	if !p.idempotent || !p.ledgerHasRows {
+	if !p.keepsFileOrder() {
 		return nil, nil
 	}
 	runs, err := p.store.ListRuns() // newest first

@@ -143,7 +143,12 @@ func (p *pipeline) openRun() (err error) {
 		return err
 	}
 	p.run = run
-	occ, err := o.Store.NewOccurrences(p.runID)
+	// Every row's content hash is numbered, and with a fileOrder every row's key too.
+	expect := max(p.fileRows, 0)
+	if p.keepsFileOrder() {
+		expect *= 2
+	}
+	occ, err := o.Store.NewOccurrences(p.runID, expect)
 	if err != nil {
 		return err
 	}
