@@ -40,6 +40,7 @@ type Client struct {
 	key     string
 
 	hc      *http.Client
+	rt      http.RoundTripper // hc's transport, when hc is our own default client (see New)
 	timeout time.Duration
 	limiter *rate.Limiter
 	retry   RetryPolicy
@@ -280,6 +281,11 @@ func NewClient(opts ...Option) (*Client, error) {
 	}
 	if c.hc == nil {
 		c.hc = defaultHTTPClient()
+		// Our own client has no cookie jar, no overall timeout and follows no redirect, so
+		// http.Client would add nothing but its bookkeeping (a few allocations per request,
+		// on the import path one per row): requests go straight to its transport. A caller's
+		// client (WithHTTPClient) is always used as such.
+		c.rt = c.hc.Transport
 	}
 	c.hc.CheckRedirect = refuseRedirect
 	if c.limiter == nil {

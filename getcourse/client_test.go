@@ -898,13 +898,17 @@ func TestMarshalParams(t *testing.T) {
 	}
 }
 
-// TestTransportErrorsNameTheCall: network errors read like net/http's ("Post \"URL\": ..."), with the key scrubbed
+// TestTransportErrorsNameTheCall: the default client sends straight through its transport, and
+// its network errors still read like net/http's ("Post \"URL\": ..."), with the key scrubbed
 // from the GET export URL.
 func TestTransportErrorsNameTheCall(t *testing.T) {
 	t.Parallel()
 	root := refusingRoot(t)
 	c := newTestClient(t, root, WithRetry(RetryPolicy{MaxRetries: -1}))
 	_, err := addUser(c, t.Context(), Params{User: &UserParams{Email: "a@b.ru"}})
+	if c.rt == nil {
+		t.Fatal("the default client should send through its transport")
+	}
 	if want := `Post "` + root + `/acct/pl/api/users": `; err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("import error %q does not contain %q", err, want)
 	}

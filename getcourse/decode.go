@@ -230,16 +230,13 @@ type resultBody struct {
 
 // decodeResponse parses an answer body. It never panics, whatever the bytes (fuzzed), and
 // reports undecodable input as an error for the classifier to turn into KindProtocol.
-//
-// It is encoding/json alone. A hand-written decoder for the common flat answer was measured
-// against it (commit b7e4d54, BenchmarkDecodeAnswer): 1.3 µs and 8 allocs against 5.4 µs and
-// 16 on a real users/add answer, so it saved about 4 µs of the 117 µs a whole import call
-// takes against the in-process simulator (BenchmarkImportSim), 3.5%: not worth a second JSON
-// reader. To measure again: git checkout b7e4d54 && go test -run '^$' -bench 'DecodeAnswer|ImportSim' -benchmem -count 3 ./getcourse/
 func decodeResponse(body []byte) (*envelope, error) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 || body[0] != '{' {
 		return nil, errors.New("not a JSON object")
+	}
+	if env, ok := decodeFast(body); ok {
+		return env, nil
 	}
 	var env envelope
 	if err := json.Unmarshal(body, &env); err != nil {

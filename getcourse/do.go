@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -86,24 +87,37 @@ func (b *honourRetryAfter) NextBackOff() time.Duration {
 // do runs one call: rate limit, budget, attempt, classification and retries. Every wait
 // (limiter, backoff) selects on ctx. The result is a reply or an error; an *APIError for
 // everything about the service, the budget's own error (wrapped) when it refused the call.
-//
-// Every attempt, the first too, runs inside the backoff machinery. Running the first one
-// before building it was measured (commit b7e4d54, BenchmarkAttempt): it saved 0.54 µs and 6
-// allocs per call, 0.5% of a whole import call (BenchmarkImportSim, 117 µs).
 func (c *Client) do(ctx context.Context, s callSpec) (*reply, error) {
+	// Nearly every call succeeds at its first attempt, so that one runs before any retry
+	// machinery is built: a BackOff costs several allocations, which on the import path
+	// (one call per row) is not nothing.
+	start := time.Now()
+	out, first, info, stop := c.attempt(ctx, s, 0)
+	if first == nil && stop == nil {
+		return out, nil
+	}
 	var (
-		out        *reply
 		attempt    int
 		emptyHTML  int
 		last       *APIError
 		notified   bool
 		retryAfter time.Duration
+		pending    = true // the first attempt's outcome is still to be judged by op
 	)
-	b := c.newBackOff(ctx, &retryAfter)
+	b := c.newBackOff(ctx, start, &retryAfter)
 	op := func() error {
 		attempt++
 		notified = false
-		r, aerr, info, stop := c.attempt(ctx, s, emptyHTML)
+		var (
+			r    *reply
+			aerr *APIError
+		)
+		if pending {
+			pending = false
+			aerr = first
+		} else {
+			r, aerr, info, stop = c.attempt(ctx, s, emptyHTML)
+		}
 		if stop != nil {
 			return backoff.Permanent(stop)
 		}
@@ -160,14 +174,19 @@ func (c *Client) do(ctx context.Context, s callSpec) (*reply, error) {
 	return nil, err
 }
 
-// newBackOff is the retry schedule of one call: exponential within the client's RetryPolicy,
-// never shorter than the service's last Retry-After (read through retryAfter), ending with ctx.
-// A fresh one per call: they hold state and are not safe for concurrent use.
-func (c *Client) newBackOff(ctx context.Context, retryAfter *time.Duration) backoff.BackOff {
+// newBackOff is the retry schedule of one call that started at start: exponential within the
+// client's RetryPolicy, never shorter than the service's last Retry-After (read through
+// retryAfter), ending with ctx. A fresh one per call: they hold state and are not safe for
+// concurrent use. Its clock starts now, so the time already spent is taken off MaxElapsed.
+func (c *Client) newBackOff(ctx context.Context, start time.Time, retryAfter *time.Duration) backoff.BackOff {
+	maxElapsed := c.retry.MaxElapsed
+	if maxElapsed > 0 {
+		maxElapsed -= time.Since(start)
+	}
 	exp := backoff.NewExponentialBackOff(
 		backoff.WithInitialInterval(c.retry.InitialInterval),
 		backoff.WithMaxInterval(c.retry.MaxInterval),
-		backoff.WithMaxElapsedTime(c.retry.MaxElapsed),
+		backoff.WithMaxElapsedTime(max(maxElapsed, time.Nanosecond)),
 	)
 	if c.retry.MaxElapsed <= 0 {
 		exp.MaxElapsedTime = 0 // no limit
@@ -234,9 +253,7 @@ func (c *Client) attempt(ctx context.Context, s callSpec, emptyHTMLBefore int) (
 			Message: Redact(err.Error(), c.key)}
 	}
 	a := answer{method: s.method, path: s.path, emptyHTMLBefore: emptyHTMLBefore}
-	// Sending straight to the transport instead was measured (commit b7e4d54, BenchmarkSend):
-	// 5 allocs and 0.5 KB less per call, no time difference above the noise.
-	resp, err := c.hc.Do(req) // the client follows no redirect (refuseRedirect)
+	resp, err := c.send(req)
 	if err != nil {
 		info.wrote = wrote.Load()
 		return nil, c.transportFailure(w, a, err), info, nil
@@ -363,6 +380,20 @@ func (c *Client) receive(w *attemptWatch, s callSpec, a answer, resp *http.Respo
 	return c.finishAnswer(a, resp, w, info)
 }
 
+// send makes one HTTP exchange without following redirects. Straight to the transport, an
+// error is wrapped as http.Client would wrap it (*url.Error, "Post \"URL\": ..."), so that
+// messages name the call and the key is scrubbed from them the same way (redactErr).
+func (c *Client) send(req *http.Request) (*http.Response, error) {
+	if c.rt == nil {
+		return c.hc.Do(req)
+	}
+	resp, err := c.rt.RoundTrip(req)
+	if err != nil {
+		return nil, &url.Error{Op: req.Method[:1] + strings.ToLower(req.Method[1:]), URL: req.URL.String(), Err: err}
+	}
+	return resp, nil
+}
+
 // finishAnswer classifies a fully read answer and releases the attempt.
 func (c *Client) finishAnswer(a answer, resp *http.Response, w *attemptWatch, info attemptInfo) (*reply, *APIError, attemptInfo, error) {
 	resp.Body.Close()
@@ -396,7 +427,7 @@ func (c *Client) newRequest(ctx context.Context, s callSpec) (*http.Request, err
 	case http.MethodPost:
 		// The URL is built, not parsed: formatting it to text and parsing it back cost more
 		// per row than the rest of the request.
-		req, err = http.NewRequestWithContext(ctx, http.MethodPost, "", strings.NewReader(encodeForm(s, c.key)))
+		req, err = http.NewRequestWithContext(ctx, http.MethodPost, "", bytes.NewReader(appendForm(s, c.key)))
 		if err == nil {
 			req.URL = &u
 			req.Header["Content-Type"] = formContentType
@@ -420,27 +451,115 @@ func (c *Client) newRequest(ctx context.Context, s callSpec) (*http.Request, err
 	return req, nil
 }
 
-// encodeForm is the POST body of s: its fields, the key and params as standard base64. A
-// hand-built encoder was measured against this (commit b7e4d54, BenchmarkForm): 0.49 µs and 1
-// alloc against 1.67 µs and 12, a saving of 1% of a whole import call (BenchmarkImportSim).
-func encodeForm(s callSpec, key string) string {
-	form := make(url.Values, len(s.form)+2)
-	for k, v := range s.form {
-		form[k] = v
-	}
-	form.Set("key", key)
-	if s.params != nil {
-		form.Set("params", base64.StdEncoding.EncodeToString(s.params))
-	}
-	return form.Encode()
-}
-
 // Header values every request carries; net/http only reads them, so they are shared.
 var (
 	formContentType = []string{"application/x-www-form-urlencoded"}
 	acceptJSON      = []string{"application/json"}
 	userAgent       = []string{"gcbatch"}
 )
+
+// appendForm encodes the POST fields of s and the key as url.Values.Encode would (names in
+// order, values in query escaping, params as standard base64), in one buffer of about the
+// right size: Encode escapes every name and value into a string of its own, which on the
+// import path cost more than the rest of building the request.
+func appendForm(s callSpec, key string) []byte {
+	var names [8]string
+	keys := append(names[:0], "key")
+	size := len(key)*3 + 4
+	if s.params != nil {
+		keys = append(keys, "params")
+		size += base64.StdEncoding.EncodedLen(len(s.params))*9/8 + 8
+	}
+	for k, vs := range s.form {
+		if k != "key" && (k != "params" || s.params == nil) {
+			keys = append(keys, k)
+			for _, v := range vs {
+				size += len(k) + len(v) + len(v)/8 + 2
+			}
+		}
+	}
+	slices.Sort(keys)
+	dst := make([]byte, 0, size)
+	for _, k := range keys {
+		switch {
+		case k == "key":
+			dst = appendField(dst, k, key)
+		case k == "params" && s.params != nil:
+			dst = appendQueryEscape(appendSep(dst), k)
+			dst = appendBase64Query(append(dst, '='), s.params)
+		default:
+			for _, v := range s.form[k] {
+				dst = appendField(dst, k, v)
+			}
+		}
+	}
+	return dst
+}
+
+func appendSep(dst []byte) []byte {
+	if len(dst) > 0 {
+		dst = append(dst, '&')
+	}
+	return dst
+}
+
+func appendField(dst []byte, name, value string) []byte {
+	dst = appendQueryEscape(appendSep(dst), name)
+	return appendQueryEscape(append(dst, '='), value)
+}
+
+// appendBase64Query appends src in standard base64 (with padding), query-escaped: the same
+// text as url.QueryEscape(base64.StdEncoding.EncodeToString(src)), without the two copies.
+func appendBase64Query(dst, src []byte) []byte {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	put := func(dst []byte, c byte) []byte {
+		switch c {
+		case '+':
+			return append(dst, "%2B"...)
+		case '/':
+			return append(dst, "%2F"...)
+		}
+		return append(dst, c)
+	}
+	for len(src) >= 3 {
+		v := uint(src[0])<<16 | uint(src[1])<<8 | uint(src[2])
+		dst = put(dst, alphabet[v>>18&63])
+		dst = put(dst, alphabet[v>>12&63])
+		dst = put(dst, alphabet[v>>6&63])
+		dst = put(dst, alphabet[v&63])
+		src = src[3:]
+	}
+	switch len(src) {
+	case 2:
+		v := uint(src[0])<<16 | uint(src[1])<<8
+		dst = put(dst, alphabet[v>>18&63])
+		dst = put(dst, alphabet[v>>12&63])
+		dst = put(dst, alphabet[v>>6&63])
+		dst = append(dst, "%3D"...)
+	case 1:
+		v := uint(src[0]) << 16
+		dst = put(dst, alphabet[v>>18&63])
+		dst = put(dst, alphabet[v>>12&63])
+		dst = append(dst, "%3D%3D"...)
+	}
+	return dst
+}
+
+// appendQueryEscape appends s escaped like url.QueryEscape.
+func appendQueryEscape(dst []byte, s string) []byte {
+	const hex = "0123456789ABCDEF"
+	for i := range len(s) {
+		switch c := s[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_', c == '.', c == '~':
+			dst = append(dst, c)
+		case c == ' ':
+			dst = append(dst, '+')
+		default:
+			dst = append(dst, '%', hex[c>>4], hex[c&15])
+		}
+	}
+	return dst
+}
 
 // exportLooksReady reads the top-level members at the start of a large export answer up to
 // "info": it is a ready export unless a failure was signalled before that. A ready export is

@@ -15,8 +15,7 @@ import (
 // BenchmarkImportSim is the whole cost of one import call on the import's hot path:
 // Client.Import of a users/add row against the simulator in this process over loopback HTTP,
 // one call after another, so that ns/op is one row's full round trip (client, HTTP, service).
-// A hand-written fast path in the client is worth keeping only when it saves a real share of
-// this (about 10%); see the measures noted at decodeResponse, encodeForm and Client.do.
+// The fast paths' benchmarks (fastpath_bench_test.go) are judged as a share of it.
 func BenchmarkImportSim(b *testing.B) {
 	sim := gcsim.New(gcsim.Config{Key: simKey})
 	mux := http.NewServeMux()
