@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
-	"slices"
 	"sync"
 
 	bolt "go.etcd.io/bbolt"
@@ -59,7 +58,7 @@ func (r *pageReader) get(tx *bolt.Tx, root uint64, key []byte) ([]byte, error) {
 	hwm := uint64(tx.Size() / r.pageSize)
 	id := root
 	for depth := 0; depth <= verifyMaxDepth; depth++ {
-		p, err := r.page(tx, id, hwm)
+		p, err := r.page(id, hwm)
 		if err != nil {
 			return nil, err
 		}
@@ -109,33 +108,21 @@ func (r *pageReader) get(tx *bolt.Tx, root uint64, key []byte) ([]byte, error) {
 }
 
 // page returns page id with its overflow pages, from the cache or the file.
-func (r *pageReader) page(tx *bolt.Tx, id, hwm uint64) ([]byte, error) {
+func (r *pageReader) page(id, hwm uint64) ([]byte, error) {
 	if p, ok := r.branches[id]; ok {
 		return p, nil
 	}
 	if id == r.leafID && r.leaf != nil {
 		return r.leaf, nil
 	}
-	if id < 2 || id >= hwm {
-		return nil, fmt.Errorf("a pointer to page %d, outside the file's pages 2..%d", id, hwm-1)
-	}
 	// A leaf is read into the buffer of the previous one (a rerun reads one per row); a branch
 	// page gets its own, since it is kept.
-	buf := slices.Grow(r.leaf[:0], int(r.pageSize))[:r.pageSize]
-	r.leafID, r.leaf = 0, buf
-	if _, err := r.f.ReadAt(buf, int64(id)*r.pageSize); err != nil {
-		return nil, fmt.Errorf("reading page %d: %w", id, err)
+	r.leafID = 0
+	buf, err := readPage(r.f, r.leaf, id, hwm, r.pageSize)
+	if err != nil {
+		return nil, err
 	}
-	if overflow := uint64(binary.NativeEndian.Uint32(buf[12:])); overflow > 0 {
-		if overflow >= hwm-id {
-			return nil, fmt.Errorf("page %d runs %d pages past the end of the file", id, overflow)
-		}
-		buf = slices.Grow(buf, int(overflow)*int(r.pageSize))[:int64(1+overflow)*r.pageSize]
-		if _, err := r.f.ReadAt(buf[r.pageSize:], int64(id+1)*r.pageSize); err != nil {
-			return nil, fmt.Errorf("reading page %d: %w", id, err)
-		}
-		r.leaf = buf
-	}
+	r.leaf = buf
 	if binary.NativeEndian.Uint16(buf[8:]) == flagBranch {
 		if len(r.branches) < maxCachedBranches {
 			buf = bytes.Clone(buf)

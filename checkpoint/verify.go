@@ -115,11 +115,27 @@ func (v *verifier) own(first, last uint64) error {
 // page reads page id with its overflow pages into the buffer of tree level depth, valid until
 // the next page of that level is read.
 func (v *verifier) page(id uint64, depth int) ([]byte, error) {
-	if id < 2 || id >= v.hwm {
-		return nil, fmt.Errorf("a pointer to page %d, outside the file's pages 2..%d", id, v.hwm-1)
+	buf, err := readPage(v.f, v.bufs[depth], id, v.hwm, v.pageSize)
+	if err != nil {
+		return nil, err
 	}
-	buf := slices.Grow(v.bufs[depth][:0], int(v.pageSize))[:v.pageSize]
-	if _, err := v.f.ReadAt(buf, int64(id)*v.pageSize); err != nil {
+	v.bufs[depth] = buf
+	if err := v.own(id, id+uint64(len(buf))/uint64(v.pageSize)-1); err != nil {
+		return nil, err
+	}
+	return buf, nil
+}
+
+// readPage reads page id with its overflow pages into buf (grown as needed) and returns it,
+// failing on an id outside the file's pages 2..hwm-1, on a page whose header names another
+// page, and on overflow past the end. The verifier and the ledger's pageReader read pages
+// this one way.
+func readPage(f *os.File, buf []byte, id, hwm uint64, pageSize int64) ([]byte, error) {
+	if id < 2 || id >= hwm {
+		return nil, fmt.Errorf("a pointer to page %d, outside the file's pages 2..%d", id, hwm-1)
+	}
+	buf = slices.Grow(buf[:0], int(pageSize))[:pageSize]
+	if _, err := f.ReadAt(buf, int64(id)*pageSize); err != nil {
 		return nil, fmt.Errorf("reading page %d: %w", id, err)
 	}
 	ne := binary.NativeEndian
@@ -127,19 +143,15 @@ func (v *verifier) page(id uint64, depth int) ([]byte, error) {
 		return nil, fmt.Errorf("page %d says it is page %d", id, got)
 	}
 	overflow := uint64(ne.Uint32(buf[12:]))
-	if overflow >= v.hwm-id {
+	if overflow >= hwm-id {
 		return nil, fmt.Errorf("page %d runs %d pages past the end of the file", id, overflow)
 	}
 	if overflow > 0 {
-		n := (1 + overflow) * uint64(v.pageSize)
+		n := (1 + overflow) * uint64(pageSize)
 		buf = slices.Grow(buf, int(n)-len(buf))[:n]
-		if _, err := v.f.ReadAt(buf[v.pageSize:], int64(id)*v.pageSize+v.pageSize); err != nil {
+		if _, err := f.ReadAt(buf[pageSize:], int64(id)*pageSize+pageSize); err != nil {
 			return nil, fmt.Errorf("reading page %d: %w", id, err)
 		}
-	}
-	v.bufs[depth] = buf
-	if err := v.own(id, id+overflow); err != nil {
-		return nil, err
 	}
 	return buf, nil
 }
