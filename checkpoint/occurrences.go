@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"iter"
+	"maps"
 	"math/bits"
 	"os"
 	"path/filepath"
@@ -15,7 +17,8 @@ import (
 // first time it sees a hash, 1 the second time, and so on. The answer is exact, and memory does
 // not grow with the file:
 //
-//   - a fixed 4 MiB Bloom filter answers "certainly new" for most rows without any I/O;
+//   - a Bloom filter (16 bits a row the run expects, at most 4 MiB) answers "certainly new"
+//     for most rows without any I/O;
 //   - a bounded map holds the counts touched since the last flush;
 //   - every count flushed from the map lives in a scratch hash table on disk (a temporary file
 //     beside the state file, deleted by Close and, on Unix, already unlinked while open), read
@@ -29,15 +32,18 @@ type Occurrences struct {
 	mu      sync.Mutex
 	bloom   []uint64
 	pending map[[32]byte]uint32 // next index of each hash touched since the last flush
+	limit   int                 // how many hashes pending holds before a flush
 	table   *seenTable
-	flushed []seenEntry // reused flush buffer
-	err     error       // sticky: after an I/O error the numbering can no longer be trusted
+	err     error // sticky: after an I/O error the numbering can no longer be trusted
 }
 
 const (
-	bloomBlocks   = 1 << 16 // blocks of 512 bits (one cache line each): 4 MiB in total
-	bloomK        = 8       // bits set per hash: well under 0.1% false positives at a million hashes
-	maxPending    = 1 << 15 // hashes held in memory between flushes
+	bloomBlocks   = 1 << 16 // most blocks of 512 bits (one cache line each): 4 MiB in total
+	bloomMinBlks  = 1 << 10 // fewest blocks: 64 KiB
+	bloomBits     = 16      // bits per expected hash
+	bloomK        = 8       // bits set per hash: about 0.1% false positives at bloomBits bits a hash
+	maxPending    = 1 << 15 // most hashes held in memory between flushes
+	minPending    = 1 << 13 // fewest
 	seenPageSize  = 4096
 	seenSlotSize  = 36 // 32-byte hash + 4-byte count; a zero count marks an empty slot
 	seenSlots     = seenPageSize / seenSlotSize
@@ -54,7 +60,24 @@ const (
 // rereads and rewrites the whole table: 7 of them for a 200,000-row rerun). Close it when the
 // file is done (or the run ends) to delete its scratch table.
 func (s *Store) NewOccurrences(runID string, expect int) (*Occurrences, error) {
-	return newOccurrences(filepath.Dir(s.path), runID, bloomBlocks, seenPagesFor(expect))
+	return newOccurrences(filepath.Dir(s.path), runID, bloomBlocksFor(expect), seenPagesFor(expect))
+}
+
+// bloomBlocksFor is the filter size for n hashes: bloomBits bits each, in a power of two of
+// blocks, the whole 4 MiB when n is unknown. The filter lives on the heap for the whole run,
+// and the process keeps its heap near a 32 MiB soft limit, so every MiB it holds is a MiB the
+// garbage collector has less room for: with a fixed 4 MiB filter a 100,000-row import
+// collected about 240 times, with a filter sized for its rows about 175. More hashes than
+// expected only raise the false positives, each a read of the scratch table.
+func bloomBlocksFor(n int) int {
+	if n <= 0 {
+		return bloomBlocks
+	}
+	blocks := bloomMinBlks
+	for blocks < bloomBlocks && blocks*512 < n*bloomBits {
+		blocks *= 2
+	}
+	return blocks
 }
 
 // seenPagesFor is the table size that holds n hashes within seenMaxLoad: at least
@@ -67,6 +90,15 @@ func seenPagesFor(n int) uint64 {
 	return pages
 }
 
+// pendingFor is how many hashes wait in memory between flushes for a table of the given
+// pages: eight a page. A flush reads and writes every page it touches, so in a large table
+// it should bring several entries to each; in a small one that takes fewer, and the map and
+// the flush's sort buffer (about 80 bytes a hash together) are heap the garbage collector
+// works beside. A 100,000-row file holds 16,384, a million-row one 32,768.
+func pendingFor(pages uint64) int {
+	return int(min(max(pages*8, minPending), maxPending))
+}
+
 // newOccurrences lets tests use a tiny filter, so that false positives are common and the
 // path that resolves them is exercised.
 func newOccurrences(dir, runID string, blocks int, pages uint64) (*Occurrences, error) {
@@ -76,7 +108,8 @@ func newOccurrences(dir, runID string, blocks int, pages uint64) (*Occurrences, 
 	}
 	return &Occurrences{
 		bloom:   make([]uint64, blocks*8),
-		pending: make(map[[32]byte]uint32, maxPending),
+		pending: make(map[[32]byte]uint32, pendingFor(pages)),
+		limit:   pendingFor(pages),
 		table:   t,
 	}, nil
 }
@@ -121,7 +154,7 @@ func (o *Occurrences) put(hash [32]byte, v uint32) error {
 		return o.err
 	}
 	o.pending[hash] = v
-	if len(o.pending) >= maxPending {
+	if len(o.pending) >= o.limit {
 		if err := o.flush(); err != nil {
 			o.err = err
 			return err
@@ -172,13 +205,12 @@ func (o *Occurrences) Close() error {
 }
 
 func (o *Occurrences) flush() error {
-	o.flushed = o.flushed[:0]
-	for h, n := range o.pending {
-		o.flushed = append(o.flushed, seenEntry{hash: h, count: n})
-	}
-	if err := o.table.put(o.flushed); err != nil {
+	// The table sorts straight from the map: a copy of it first would be another 1.5 MiB
+	// the garbage collector has to live beside.
+	if err := o.table.put(len(o.pending), maps.All(o.pending)); err != nil {
 		return err
 	}
+	o.limit = pendingFor(o.table.pages) // the table may have grown
 	clear(o.pending)
 	return nil
 }
@@ -206,7 +238,7 @@ func (o *Occurrences) bloomAdd(h [32]byte) (present bool) {
 type seenEntry struct {
 	hash  [32]byte
 	count uint32
-	home  uint64 // set by apply
+	home  uint64 // set by sortByHome
 }
 
 // seenTable is an open-addressing hash table of (hash, count) in a file, in pages of
@@ -323,10 +355,11 @@ func findSlot(page []byte, h *[32]byte) (slot int, found bool) {
 	return -1, false
 }
 
-// put stores the entries (inserting or updating), doubling the table first if they could
-// push it past seenMaxLoad. Entries are applied in page order, each page read and written once.
-func (t *seenTable) put(es []seenEntry) error {
-	need := t.entries + uint64(len(es))
+// put stores the n entries (inserting or updating), doubling the table first if they could
+// push it past seenMaxLoad. Entries are applied in page order, each page read and written
+// once. entries is walked twice, and must give the same entries both times.
+func (t *seenTable) put(n int, entries iter.Seq2[[32]byte, uint32]) error {
+	need := t.entries + uint64(n)
 	if float64(need) > seenMaxLoad*float64(t.pages*seenSlots) {
 		pages := t.pages * 2
 		for float64(need) > seenMaxLoad*float64(pages*seenSlots) {
@@ -336,11 +369,11 @@ func (t *seenTable) put(es []seenEntry) error {
 			return err
 		}
 	}
-	return t.apply(es)
+	return t.apply(t.sortByHome(n, entries))
 }
 
+// apply stores entries sorted by sortByHome.
 func (t *seenTable) apply(es []seenEntry) error {
-	es = t.sortByHome(es)
 	var spill []seenEntry
 	for i := 0; i < len(es); {
 		// A window spans neighbouring home pages, up to seenGap untouched pages apart: reading a
@@ -391,26 +424,27 @@ func (t *seenTable) apply(es []seenEntry) error {
 	return nil
 }
 
-// sortByHome sets each entry's home page and returns the entries in page order, by counting
+// sortByHome returns the n entries in page order, each with its home page set, by counting
 // rather than comparing: a flush sorts tens of thousands of entries, and moving them around
-// in a comparison sort cost as much as the I/O.
-func (t *seenTable) sortByHome(es []seenEntry) []seenEntry {
+// in a comparison sort cost as much as the I/O. It walks entries twice: once to count each
+// page's entries, once to put each entry in its place.
+func (t *seenTable) sortByHome(n int, entries iter.Seq2[[32]byte, uint32]) []seenEntry {
 	if cap(t.counts) < int(t.pages)+1 {
 		t.counts = make([]uint32, t.pages+1)
 	}
 	counts := t.counts[:t.pages+1]
 	clear(counts)
-	for i := range es {
-		es[i].home = t.home(&es[i].hash)
-		counts[es[i].home+1]++
+	for h := range entries {
+		counts[t.home(&h)+1]++
 	}
 	for p := 1; p < len(counts); p++ {
 		counts[p] += counts[p-1]
 	}
-	t.sorted = slices.Grow(t.sorted[:0], len(es))[:len(es)]
-	for _, e := range es {
-		t.sorted[counts[e.home]] = e
-		counts[e.home]++
+	t.sorted = slices.Grow(t.sorted[:0], n)[:n]
+	for h, c := range entries {
+		home := t.home(&h)
+		t.sorted[counts[home]] = seenEntry{hash: h, count: c, home: home}
+		counts[home]++
 	}
 	return t.sorted
 }
@@ -433,6 +467,17 @@ func (t *seenTable) placeIn(win []byte, from uint64, e seenEntry) bool {
 		return true
 	}
 	return false
+}
+
+// entriesOf walks es as (hash, count) pairs, for sortByHome.
+func entriesOf(es []seenEntry) iter.Seq2[[32]byte, uint32] {
+	return func(yield func([32]byte, uint32) bool) {
+		for _, e := range es {
+			if !yield(e.hash, e.count) {
+				return
+			}
+		}
+	}
 }
 
 // grow moves every entry into a new file of the given number of pages, reading the old one
@@ -462,7 +507,7 @@ func (t *seenTable) grow(pages uint64) error {
 				es = append(es, seenEntry{hash: [32]byte(slot[:32]), count: c})
 			}
 		}
-		if err := nt.apply(es); err != nil {
+		if err := nt.apply(nt.sortByHome(len(es), entriesOf(es))); err != nil {
 			nt.close()
 			return err
 		}

@@ -40,6 +40,9 @@ func TestOccurrencesExact(t *testing.T) {
 		// A 1 KiB filter is nearly all ones after a few thousand rows: almost every new hash
 		// is a false positive that only the scratch table can resolve.
 		{"saturated filter", 16},
+		// The importer sizes the filter for the rows it expects; a file with ten times as many
+		// (a wrong count) must only cost false positives.
+		{"filter for a tenth of the rows", bloomBlocksFor(20_000)},
 	}
 	stream := duplicateStream(200_000)
 	for _, tt := range tests {
@@ -70,6 +73,9 @@ func TestOccurrencesExact(t *testing.T) {
 			if o.table.pages == seenMinPages {
 				t.Error("the scratch table never grew: growth is untested")
 			}
+			if o.limit != pendingFor(o.table.pages) {
+				t.Errorf("after growing to %d pages the map flushes at %d hashes, want %d", o.table.pages, o.limit, pendingFor(o.table.pages))
+			}
 			if err := o.Close(); err != nil {
 				t.Fatal(err)
 			}
@@ -89,6 +95,30 @@ func TestOccurrencesExact(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestOccurrencesSizes pins the sizing rules: the filter has 16 bits per expected hash within
+// 64 KiB..4 MiB (all of it when the count is unknown), and the map holds 8 hashes per table
+// page within 8,192..32,768.
+func TestOccurrencesSizes(t *testing.T) {
+	for _, tt := range []struct{ n, blocks int }{
+		{0, bloomBlocks}, {1, bloomMinBlks}, {100_000, 4096}, {1_000_000, 32768}, {10_000_000, bloomBlocks},
+	} {
+		if got := bloomBlocksFor(tt.n); got != tt.blocks {
+			t.Errorf("bloomBlocksFor(%d) = %d blocks, want %d", tt.n, got, tt.blocks)
+		}
+		if tt.n > 0 && bloomBlocksFor(tt.n) < bloomBlocks && bloomBlocksFor(tt.n)*512 < tt.n*bloomBits {
+			t.Errorf("bloomBlocksFor(%d): fewer than %d bits a hash", tt.n, bloomBits)
+		}
+	}
+	for _, tt := range []struct {
+		pages uint64
+		limit int
+	}{{seenMinPages, minPending}, {seenPagesFor(100_000), 16384}, {seenPagesFor(1_000_000), maxPending}} {
+		if got := pendingFor(tt.pages); got != tt.limit {
+			t.Errorf("pendingFor(%d pages) = %d, want %d", tt.pages, got, tt.limit)
+		}
 	}
 }
 
@@ -112,7 +142,8 @@ func TestOccurrencesPerInstance(t *testing.T) {
 }
 
 // BenchmarkOccurrences reports the cost of Next and the Go heap in use after 100,000 and
-// 1,000,000 distinct hashes: the two heap figures must be about the same.
+// 1,000,000 distinct hashes: the heap holds the filter (16 bits a hash, so 0.25 and 2 MiB) and
+// otherwise the same bounded map and buffers.
 func BenchmarkOccurrences(b *testing.B) {
 	for _, n := range []int{100_000, 1_000_000} {
 		b.Run(fmt.Sprintf("distinct=%d", n), func(b *testing.B) {
@@ -122,7 +153,8 @@ func BenchmarkOccurrences(b *testing.B) {
 			}
 			var heap uint64
 			for b.Loop() {
-				o, err := newOccurrences(b.TempDir(), "bench", bloomBlocks, seenMinPages)
+				// Sized as the importer sizes it for a file of n rows.
+				o, err := newOccurrences(b.TempDir(), "bench", bloomBlocksFor(n), seenPagesFor(n))
 				if err != nil {
 					b.Fatal(err)
 				}
