@@ -136,6 +136,7 @@ func runImport(ctx context.Context, g *globals, o *importOptions) error {
 	if o.DryRun {
 		return runImportDryRun(ctx, g, o)
 	}
+	defer collectLess(importGCPercent)()
 	m, err := mappings.Load(o.Mapping)
 	if err != nil {
 		return exitErr(2, importer.MappingProblems(m, err, o.Input))

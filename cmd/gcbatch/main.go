@@ -17,6 +17,24 @@ func main() { os.Exit(run()) }
 // overrides it).
 const softMemoryLimit = 32 << 20
 
+// importGCPercent is the collector's GOGC during an import (GOGC overrides it). An import's
+// live heap is mostly tables of fixed size (the duplicate-row filter and map, the ledger's
+// commit batch, about 7 MiB for a 100,000-row file) while every row leaves a few KiB of
+// garbage; at the default 100 the collector ran whenever that garbage reached the size of the
+// tables, about 180 times per 100,000 rows, for 0.8 s of CPU. At 400 the soft memory limit,
+// not the tables' size, decides when it runs: 97 times and 0.4 s, with the same peak RSS for a
+// million rows (57.4 MiB against 56.8). The other commands hold little and finish fast.
+const importGCPercent = 400
+
+// collectLess sets GOGC to percent, unless the user set GOGC, and returns what restores it.
+func collectLess(percent int) (restore func()) {
+	if os.Getenv("GOGC") != "" {
+		return func() {}
+	}
+	old := debug.SetGCPercent(percent)
+	return func() { debug.SetGCPercent(old) }
+}
+
 // run executes the command line and returns the exit code. The first SIGINT/SIGTERM cancels the
 // command's context (commands finish in-flight work, commit and exit 3); a second one exits at once.
 func run() int {
