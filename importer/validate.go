@@ -6,11 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gcbatch/gcbatch/mappings"
@@ -173,59 +176,152 @@ func openValidation(o ValidateOptions) (_ *validation, err error) {
 }
 
 // check is Validate's loop: it reads and maps every row, counts it, shows the params of the
-// first valid ones and writes the rejected ones with their reason.
+// first valid ones and writes the rejected ones with their reason. Mapping is most of the
+// work, so it runs on every core (checkRows) while this goroutine reports the rows in file
+// order: 1,000,000 rows took 2.7 s on one goroutine of a 2-core machine.
 func (v *validation) check(ctx context.Context) error {
 	o, src, rep, sum := v.o, v.src, v.rep, v.sum
-	for {
-		if rep.Rows%1024 == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-		}
-		row, err := src.Next()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
+	for b, err := range v.checkRows(ctx) {
 		if err != nil {
 			return err
 		}
-		rep.Rows++
-		var reason string
-		var mapped *mappings.Mapped
-		if row.Err != nil {
-			reason = rowReason(row.Err)
-		} else if mapped, err = v.c.Apply(row.Cells); err != nil {
-			reason = err.Error()
+		for _, r := range b {
+			rep.Rows++
+			if r.reason == "" {
+				v.valid(r)
+				continue
+			}
+			rep.Rejected++
+			if rep.Rejected <= o.MaxErrorsShown {
+				if rep.Rejected == 1 {
+					fmt.Fprintln(sum, "rejected rows:")
+				}
+				fmt.Fprintf(sum, "  %s:%d: %s\n", src.Name(), r.row.Line, r.reason)
+			}
+			if err := v.rej.Write(r.row, r.reason); err != nil {
+				return err
+			}
 		}
-		if reason == "" {
-			rep.Valid++
-			if mapped.Warning != "" {
-				rep.Warned++
-				if len(v.warned) < o.MaxErrorsShown {
-					v.warned = append(v.warned, fmt.Sprintf("  %s:%d: %s", src.Name(), row.Line, mapped.Warning))
+	}
+	return nil
+}
+
+// valid counts a valid row, keeps its warning and shows its params while Show asks for more.
+func (v *validation) valid(r checkedRow) {
+	rep := v.rep
+	rep.Valid++
+	if r.mapped.Warning != "" {
+		rep.Warned++
+		if len(v.warned) < v.o.MaxErrorsShown {
+			v.warned = append(v.warned, fmt.Sprintf("  %s:%d: %s", v.src.Name(), r.row.Line, r.mapped.Warning))
+		}
+	}
+	if v.shown < v.o.Show {
+		v.shown++
+		line := append(v.line[:0], `{"line": `...)
+		line = strconv.AppendInt(line, int64(r.row.Line), 10)
+		line = append(line, `, "params": `...)
+		line = append(line, r.mapped.JSON...)
+		line = append(line, "}\n"...)
+		v.show.Write(line)
+		v.line = line
+	}
+}
+
+// checkedRow is a row with its verdict: mapped params, or the reason it is rejected.
+type checkedRow struct {
+	row    Row
+	mapped *mappings.Mapped
+	reason string
+}
+
+// checkBatch is how many rows travel together between check's goroutines: enough that handing
+// them over costs nothing per row, few enough that the rows in flight (a few batches per
+// core) stay well under a MiB.
+const checkBatch = 256
+
+// checkRows reads the file on one goroutine, maps its rows on one per core, and yields them in
+// batches in file order. It yields a final error and stops after a read error (not io.EOF) or
+// when ctx ends. Every goroutine it starts has ended when the loop over it ends, however it
+// ends, so the input may be closed then.
+func (v *validation) checkRows(ctx context.Context) iter.Seq2[[]checkedRow, error] {
+	type batch struct {
+		rows []checkedRow
+		err  error         // the read error after these rows
+		done chan struct{} // closed once every row has its verdict
+	}
+	return func(yield func([]checkedRow, error) bool) {
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel() // before the Wait: it stops the reader, and the reader the mappers
+		workers := runtime.GOMAXPROCS(0)
+		work := make(chan *batch, workers)
+		ordered := make(chan *batch, 2*workers) // in file order, mapped or not yet
+		wg.Go(func() {
+			defer close(ordered)
+			defer close(work)
+			for eof := false; !eof; {
+				b := &batch{rows: make([]checkedRow, 0, checkBatch), done: make(chan struct{})}
+				for len(b.rows) < checkBatch {
+					row, err := v.src.Next()
+					if err != nil {
+						if !errors.Is(err, io.EOF) {
+							b.err = err
+						}
+						eof = true
+						break
+					}
+					b.rows = append(b.rows, checkedRow{row: row})
+				}
+				for _, ch := range []chan *batch{ordered, work} {
+					select {
+					case ch <- b:
+					case <-ctx.Done():
+						return
+					}
 				}
 			}
-			if v.shown < o.Show {
-				v.shown++
-				line := append(v.line[:0], `{"line": `...)
-				line = strconv.AppendInt(line, int64(row.Line), 10)
-				line = append(line, `, "params": `...)
-				line = append(line, mapped.JSON...)
-				line = append(line, "}\n"...)
-				v.show.Write(line)
-				v.line = line
-			}
-			continue
+		})
+		for range workers {
+			wg.Go(func() {
+				for b := range work {
+					for i := range b.rows {
+						r := &b.rows[i]
+						if r.row.Err != nil {
+							r.reason = rowReason(r.row.Err)
+						} else if m, err := v.c.Apply(r.row.Cells); err != nil {
+							r.reason = err.Error()
+						} else {
+							r.mapped = m
+						}
+					}
+					close(b.done)
+				}
+			})
 		}
-		rep.Rejected++
-		if rep.Rejected <= o.MaxErrorsShown {
-			if rep.Rejected == 1 {
-				fmt.Fprintln(sum, "rejected rows:")
+		for b := range ordered {
+			select {
+			case <-b.done:
+			case <-ctx.Done():
+				yield(nil, ctx.Err())
+				return
 			}
-			fmt.Fprintf(sum, "  %s:%d: %s\n", src.Name(), row.Line, reason)
+			if !yield(b.rows, nil) {
+				return
+			}
+			if b.err != nil {
+				yield(nil, b.err)
+				return
+			}
+			if err := ctx.Err(); err != nil {
+				yield(nil, err)
+				return
+			}
 		}
-		if err := v.rej.Write(row, reason); err != nil {
-			return err
+		// The reader stops early only when ctx ends.
+		if err := ctx.Err(); err != nil {
+			yield(nil, err)
 		}
 	}
 }

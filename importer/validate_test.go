@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -309,4 +310,65 @@ func BenchmarkValidate(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// failingInput gives n rows, then a read error (a disk failing halfway through the file).
+type failingInput struct {
+	n, i int
+	err  error
+}
+
+func (f *failingInput) Header() []string { return []string{"email"} }
+func (f *failingInput) Name() string     { return "broken.csv" }
+func (f *failingInput) Close() error     { return nil }
+func (f *failingInput) Next() (Row, error) {
+	if f.i == f.n {
+		return Row{}, f.err
+	}
+	f.i++
+	return Row{Line: f.i + 1, Cells: []string{fmt.Sprintf("u%d@example.com", f.i)}}, nil
+}
+
+// checkRows maps on several goroutines but must give every row read before a read error, in
+// file order, then the error; and a loop that stops early must leave no goroutine behind.
+func TestCheckRowsOrderAndReadError(t *testing.T) {
+	m, err := mappings.Parse("m.yaml", []byte("target: users\nfields:\n  user.email: {column: email}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := m.Compile([]string{"email"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	disk := errors.New("read broken.csv: input/output error")
+	const n = 10*checkBatch + 17
+	v := &validation{src: &failingInput{n: n, err: disk}, c: c}
+	line, gotErr := 2, error(nil)
+	for b, err := range v.checkRows(t.Context()) {
+		if err != nil {
+			gotErr = err
+			break
+		}
+		for _, r := range b {
+			if r.row.Line != line || r.reason != "" || !strings.Contains(string(r.mapped.JSON), fmt.Sprintf("u%d@", line-1)) {
+				t.Fatalf("row %+v (params %s), want line %d mapped", r.row, r.mapped.JSON, line)
+			}
+			line++
+		}
+	}
+	if line != n+2 || !errors.Is(gotErr, disk) {
+		t.Fatalf("got rows up to line %d and error %v; want %d rows, then the read error", line-1, gotErr, n)
+	}
+
+	before := runtime.NumGoroutine()
+	v = &validation{src: &failingInput{n: n, err: io.EOF}, c: c}
+	for range v.checkRows(t.Context()) {
+		break
+	}
+	for i := 0; runtime.NumGoroutine() > before && i < 100; i++ {
+		time.Sleep(10 * time.Millisecond) // goroutines that returned may take a moment to be gone
+	}
+	if g := runtime.NumGoroutine(); g > before {
+		t.Fatalf("%d goroutines after a loop that stopped early, %d before", g, before)
+	}
 }

@@ -133,10 +133,10 @@ func runImport(ctx context.Context, g *globals, o *importOptions) error {
 	if _, err := os.Stat(o.Input); err != nil {
 		return exitErr(2, fmt.Errorf("cannot read the input file: %w", err))
 	}
+	defer collectLess(streamGCPercent)()
 	if o.DryRun {
 		return runImportDryRun(ctx, g, o)
 	}
-	defer collectLess(importGCPercent)()
 	m, err := mappings.Load(o.Mapping)
 	if err != nil {
 		return exitErr(2, importer.MappingProblems(m, err, o.Input))

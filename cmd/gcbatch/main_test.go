@@ -5,14 +5,14 @@ import (
 	"testing"
 )
 
-// An import collects less often unless the user chose GOGC, and gives the setting back.
+// A command that streams a file collects less often unless the user chose GOGC, and gives the setting back.
 func TestCollectLess(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
 
 	t.Setenv("GOGC", "")
-	restore := collectLess(importGCPercent)
-	if got := debug.SetGCPercent(importGCPercent); got != importGCPercent {
-		t.Errorf("during the import GOGC is %d, want %d", got, importGCPercent)
+	restore := collectLess(streamGCPercent)
+	if got := debug.SetGCPercent(streamGCPercent); got != streamGCPercent {
+		t.Errorf("during the import GOGC is %d, want %d", got, streamGCPercent)
 	}
 	restore()
 	if got := debug.SetGCPercent(100); got != 100 {
@@ -21,7 +21,7 @@ func TestCollectLess(t *testing.T) {
 
 	t.Setenv("GOGC", "50")
 	debug.SetGCPercent(50)
-	restore = collectLess(importGCPercent)
+	restore = collectLess(streamGCPercent)
 	if got := debug.SetGCPercent(50); got != 50 {
 		t.Errorf("with GOGC=50 set by the user the import made it %d", got)
 	}

@@ -88,6 +88,7 @@ func runValidate(ctx context.Context, g *globals, o *validateOptions) error {
 	if o.Show < 0 {
 		return exitErr(2, fmt.Errorf("--show must not be negative, got %d", o.Show))
 	}
+	defer collectLess(streamGCPercent)()
 	if o.Online {
 		// Say at once when the account or the key is missing, not after reading the whole file.
 		if _, err := g.client(ctx); err != nil {
