@@ -47,7 +47,8 @@ type Client struct {
 	budget  ExportBudget
 	notify  func(Event)
 
-	baseSet int // how many of WithAccount/WithBaseURL were given
+	baseSet  int                 // how many of WithAccount/WithBaseURL were given
+	postURLs map[string]*url.URL // the POST calls' URLs, built once (postURL)
 }
 
 // Option configures a Client. Options check their own input and return an error rather than
@@ -292,6 +293,12 @@ func NewClient(opts ...Option) (*Client, error) {
 		c.limiter = rate.NewLimiter(DefaultRate, 1)
 	}
 	c.retry = c.retry.withDefaults()
+	c.postURLs = map[string]*url.URL{}
+	for _, p := range []string{CallUsersAdd.Path, CallDealsAdd.Path, CallMessagesSend.Path, accountFieldsPath} {
+		u := *c.base
+		u.Path = c.base.Path + p
+		c.postURLs[p] = &u
+	}
 	return c, nil
 }
 

@@ -10,10 +10,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -226,6 +228,57 @@ func TestImportWireFormat(t *testing.T) {
 	enc := base64.StdEncoding.EncodeToString(params)
 	if strings.Contains(rawBody, enc) || !strings.Contains(rawBody, url.QueryEscape(enc)) {
 		t.Errorf("params are not percent-encoded in the body: %q", rawBody)
+	}
+}
+
+// Requests share their URL and, on the client's own transport, their header map; a caller's
+// http.Client with a cookie jar writes cookies into the header, so it must get a map of its
+// own per request. Under the race detector, concurrent calls through both kinds of client
+// show any write to a shared map; the jar's cookie must still reach the service.
+func TestSharedRequestPartsStayUnwritten(t *testing.T) {
+	t.Parallel()
+	var withCookie, requests atomic.Int64
+	f := newFake(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		if _, err := r.Cookie("session"); err == nil {
+			withCookie.Add(1)
+		}
+		if ct := r.Header.Get("Content-Type"); ct != "application/x-www-form-urlencoded" {
+			t.Errorf("Content-Type = %q", ct)
+		}
+		http.SetCookie(w, &http.Cookie{Name: "session", Value: "s1", Path: "/"})
+		writeJSON(w, okUser)
+	})
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := newTestClient(t, f.URL)
+	theirs := newTestClient(t, f.URL, WithHTTPClient(&http.Client{Jar: jar}))
+	if _, err := theirs.Import(t.Context(), CallUsersAdd, []byte(`{"user":{"email":"a@example.com"}}`), CallOptions{Idempotent: true}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range 40 {
+		c := own
+		if i%2 == 1 {
+			c = theirs
+		}
+		wg.Go(func() {
+			if _, err := c.Import(t.Context(), CallUsersAdd, []byte(`{"user":{"email":"b@example.com"}}`), CallOptions{Idempotent: true}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if got := withCookie.Load(); got != 20 {
+		t.Errorf("%d of %d requests carried the jar's cookie, want the 20 sent through the caller's client", got, requests.Load())
+	}
+	if len(postHeader) != 3 || len(postHeader["Cookie"]) != 0 {
+		t.Errorf("the shared POST header was written to: %v", postHeader)
+	}
+	if u := own.postURL(CallUsersAdd.Path); u.RawQuery != "" || u.String() != f.URL+"/acct/pl/api/users" {
+		t.Errorf("the shared URL is %s", u)
 	}
 }
 

@@ -417,8 +417,6 @@ func (c *Client) transportErr(actx context.Context, err error) error {
 
 // newRequest builds an attempt's request; the body is built anew for every attempt.
 func (c *Client) newRequest(ctx context.Context, s callSpec) (*http.Request, error) {
-	u := *c.base
-	u.Path = c.base.Path + s.path
 	var (
 		req *http.Request
 		err error
@@ -428,11 +426,20 @@ func (c *Client) newRequest(ctx context.Context, s callSpec) (*http.Request, err
 		// The URL is built, not parsed: formatting it to text and parsing it back cost more
 		// per row than the rest of the request.
 		req, err = http.NewRequestWithContext(ctx, http.MethodPost, "", bytes.NewReader(appendForm(s, c.key)))
-		if err == nil {
-			req.URL = &u
-			req.Header["Content-Type"] = formContentType
+		if err != nil {
+			break
 		}
+		req.URL = c.postURL(s.path)
+		if c.rt != nil {
+			// Our own transport only reads the request, so every POST shares one header map
+			// (an http.Client with a cookie jar would add to it: that one gets its own).
+			req.Header = postHeader
+			return req, nil
+		}
+		req.Header["Content-Type"] = formContentType
 	case http.MethodGet:
+		u := *c.base
+		u.Path = c.base.Path + s.path
 		q := url.Values{}
 		for k, v := range s.query {
 			q[k] = v
@@ -456,7 +463,38 @@ var (
 	formContentType = []string{"application/x-www-form-urlencoded"}
 	acceptJSON      = []string{"application/json"}
 	userAgent       = []string{"gcbatch"}
+	postHeader      = http.Header{"Content-Type": formContentType, "Accept": acceptJSON, "User-Agent": userAgent}
 )
+
+// postURL is the URL of a POST to path. Those of the calls gcbatch makes are built once, by
+// NewClient, and shared by every request (the transport only reads them): on the import path
+// a fresh copy per row was one allocation more per call.
+func (c *Client) postURL(path string) *url.URL {
+	if u, ok := c.postURLs[path]; ok {
+		return u
+	}
+	u := *c.base
+	u.Path = c.base.Path + path
+	return &u
+}
+
+// actionForms are the POST forms of the calls gcbatch makes, built once and shared (appendForm
+// only reads them): a url.Values made for each call was three allocations on every row.
+var actionForms = map[string]url.Values{}
+
+func init() {
+	for _, a := range []string{CallUsersAdd.Action, CallUsersUpdate.Action, CallDealsAdd.Action, CallMessagesSend.Action, "get"} {
+		actionForms[a] = url.Values{"action": {a}}
+	}
+}
+
+// actionForm is the POST form {action: a}. It must not be written to.
+func actionForm(a string) url.Values {
+	if f, ok := actionForms[a]; ok {
+		return f
+	}
+	return url.Values{"action": {a}}
+}
 
 // appendForm encodes the POST fields of s and the key as url.Values.Encode would (names in
 // order, values in query escaping, params as standard base64), in one buffer of about the

@@ -253,15 +253,18 @@ type Field struct {
 	Object string // "user" or "deal" when the service says (context_type); "" when it does not
 }
 
+// accountFieldsPath is the custom-field list's call.
+const accountFieldsPath = "/pl/api/account/fields"
+
 // AccountFields lists the account's custom fields (POST action=get, answered in the export
 // envelope). The call counts against the export budget. It reads the real answer, {id, title,
 // type, context_type, required, field_order_pos, params} with every value a string, and older
 // shapes ({id, name, type, object}); context_type says whether a field is a user's or a deal's
 // (fieldObject).
 func (c *Client) AccountFields(ctx context.Context) ([]Field, error) {
-	const path = "/pl/api/account/fields"
+	const path = accountFieldsPath
 	rep, err := c.do(ctx, callSpec{method: http.MethodPost, path: path,
-		form: url.Values{"action": {"get"}}, idempotent: true})
+		form: actionForm("get"), idempotent: true})
 	if err != nil {
 		return nil, err
 	}

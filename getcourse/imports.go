@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"net/http"
-	"net/url"
 	"strings"
 )
 
@@ -56,7 +55,7 @@ func (c *Client) Import(ctx context.Context, call Call, params []byte, o CallOpt
 	r, err := c.do(ctx, callSpec{
 		method: http.MethodPost,
 		path:   path,
-		form:   url.Values{"action": {call.Action}},
+		form:   actionForm(call.Action),
 		// Sent as standard base64, percent-encoded like every form value (+ / =).
 		params:     params,
 		idempotent: o.Idempotent,
@@ -88,7 +87,7 @@ var probeParams = []byte(`{"user":{}}`)
 // before such a call is retried or left in doubt.
 func (c *Client) CheckImportAPI(ctx context.Context) error {
 	_, err := c.do(ctx, callSpec{method: http.MethodPost, path: CallUsersAdd.Path,
-		form: url.Values{"action": {CallUsersAdd.Action}}, params: probeParams, idempotent: true, probe: true})
+		form: actionForm(CallUsersAdd.Action), params: probeParams, idempotent: true, probe: true})
 	if KindOf(err) == KindValidation {
 		return nil
 	}
