@@ -2,6 +2,7 @@ package exporter
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"strconv"
 	"strings"
@@ -246,7 +247,7 @@ func (cw *csvWriter) field(c []byte, guard bool) {
 		cw.w.WriteByte('\'')
 	}
 	for {
-		i := indexByte(c, '"')
+		i := bytes.IndexByte(c, '"')
 		if i < 0 {
 			cw.w.Write(c)
 			break
@@ -256,15 +257,6 @@ func (cw *csvWriter) field(c []byte, guard bool) {
 		c = c[i+1:]
 	}
 	cw.w.WriteByte('"')
-}
-
-func indexByte(b []byte, c byte) int {
-	for i, x := range b {
-		if x == c {
-			return i
-		}
-	}
-	return -1
 }
 
 // formulaLike reports whether Excel (or LibreOffice) would run the cell as a formula: it starts
