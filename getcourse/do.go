@@ -480,13 +480,13 @@ func (c *Client) postURL(path string) *url.URL {
 
 // actionForms are the POST forms of the calls gcbatch makes, built once and shared (appendForm
 // only reads them): a url.Values made for each call was three allocations on every row.
-var actionForms = map[string]url.Values{}
-
-func init() {
+var actionForms = func() map[string]url.Values {
+	forms := map[string]url.Values{}
 	for _, a := range []string{CallUsersAdd.Action, CallUsersUpdate.Action, CallDealsAdd.Action, CallMessagesSend.Action, "get"} {
-		actionForms[a] = url.Values{"action": {a}}
+		forms[a] = url.Values{"action": {a}}
 	}
-}
+	return forms
+}()
 
 // actionForm is the POST form {action: a}. It must not be written to.
 func actionForm(a string) url.Values {
