@@ -7,7 +7,7 @@ import (
 )
 
 // TestCRMCorpus reads testdata/crm/: exports written as amoCRM, Bitrix24, Excel in a Russian
-// locale, Google Forms, Tilda and 1C write them (encodings, delimiters, quoting, sep= lines,
+// locale (CSV and "Unicode Text"), Google Forms, Tilda and 1C write them (encodings, delimiters, quoting, sep= lines,
 // delimiters at the end of every line, several values in one cell, names used twice). Each
 // must give exactly this dialect, header, cells and line numbers, every row readable. What
 // mappings make of the cells is tested in package mappings.
@@ -69,6 +69,18 @@ func TestCRMCorpus(t *testing.T) {
 				row(2, "Иванов Иван Иванович", "ivanov@mail.ru", "89001234567", "05.03.1990", "9 990,00", ""),
 				row(3, "Петрова Анна", "petrova@yandex.ru", "8,9E+10", "", "12 500,50", "Первая строка\nвторая строка"),
 				row(5, "Сидоров Олег", "sidorov@bk.ru", "+7 (903) 555-12-34", "31.12.1985", "0", `Монитор Dell 27" 4K`),
+			},
+		},
+		{
+			// Excel's "Unicode Text (*.txt)": UTF-16LE with a byte order mark, tab-separated,
+			// CRLF, a line break inside a cell quoted (written here with iconv, not gcbatch).
+			file:    "excel-unicode-text.txt",
+			dialect: Dialect{Delimiter: '\t', Encoding: EncodingUTF16LE, BOM: true, CRLF: true},
+			header:  []string{"ФИО", "E-mail", "Телефон", "Дата рождения", "Сумма", "Комментарий"},
+			rows: []got{
+				row(2, "Иванов Иван Иванович", "ivanov@mail.ru", "89001234567", "05.03.1990", "9 990,00", ""),
+				row(3, "Петрова Анна", "petrova@yandex.ru", "+7 (903) 555-12-34", "", "12 500,50", "Первая строка\nвторая строка"),
+				row(5, "Ёлкин Пётр", "yolkin@bk.ru", "8,9E+10", "31.12.1985", "0", `Монитор Dell 27" 4K; «срочно»`),
 			},
 		},
 		{

@@ -12,7 +12,10 @@ import (
 	"unicode/utf8"
 
 	"github.com/gcbatch/gcbatch/internal/csvcell"
+	"golang.org/x/text/encoding"
 	"golang.org/x/text/encoding/charmap"
+	xunicode "golang.org/x/text/encoding/unicode"
+	"golang.org/x/text/transform"
 )
 
 // ErrorColumn is the name of the column a reject file adds for the reason a row was rejected.
@@ -47,8 +50,10 @@ type RejectWriter struct {
 	delim   byte
 	eol     string
 	cp1251  bool
-	columns int  // the header's width, the error column included
-	replace bool // the header already ended with an error column
+	utf16   *encoding.Encoder // set when written as UTF-16LE, as a UTF-16 input was (Excel's "Unicode Text")
+	wide    []byte            // a record in UTF-16, reused
+	columns int               // the header's width, the error column included
+	replace bool              // the header already ended with an error column
 	line    []byte
 	rows    int
 	err     error // the first write error; later writes return it
@@ -82,19 +87,26 @@ func CreateRejects(path string, header []string, d Dialect) (*RejectWriter, erro
 		eol:    "\n",
 		cp1251: d.Encoding == EncodingWindows1251,
 	}
+	if d.Encoding == EncodingUTF16LE || d.Encoding == EncodingUTF16BE {
+		// Little-endian whatever the input's order: it is what Windows programs expect.
+		w.utf16 = xunicode.UTF16(xunicode.LittleEndian, xunicode.IgnoreBOM).NewEncoder()
+	}
 	switch {
 	case d.CRLF:
 		w.eol = "\r\n"
 	case d.CR:
 		w.eol = "\r"
 	}
-	if d.BOM && !w.cp1251 {
+	switch {
+	case w.utf16 != nil:
+		w.bw.Write(utf16LEBOM)
+	case d.BOM && !w.cp1251:
 		w.bw.Write(utf8BOM)
 	}
 	if d.Sep {
 		// The input named its delimiter for Excel; so does its reject file, so that it opens
 		// the same way in any locale and reads back with the same line numbers.
-		w.bw.WriteString("sep=" + string(w.delim) + w.eol)
+		w.write([]byte("sep=" + string(w.delim) + w.eol))
 	}
 	var cols []string
 	cols, w.replace = rejectHeader(header)
@@ -236,6 +248,23 @@ func (w *RejectWriter) writeRecord(cells []string) {
 	}
 	b = append(b, w.eol...)
 	w.line = b
+	w.write(b)
+}
+
+// write writes text already in the file's encoding, or, for a UTF-16 file, its UTF-8 text
+// turned into UTF-16LE (a UTF-16 input decodes to valid UTF-8, so nothing is lost).
+func (w *RejectWriter) write(b []byte) {
+	if w.err != nil {
+		return
+	}
+	if w.utf16 != nil {
+		wide, _, err := transform.Append(w.utf16, w.wide[:0], b)
+		if err != nil {
+			w.err = fmt.Errorf("reject file: %w", err)
+			return
+		}
+		w.wide, b = wide, wide
+	}
 	if _, err := w.bw.Write(b); err != nil {
 		w.err = fmt.Errorf("reject file: %w", err)
 	}

@@ -1,12 +1,17 @@
 package importer
 
 import (
+	"encoding/binary"
+	"encoding/csv"
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"golang.org/x/text/encoding/charmap"
@@ -282,5 +287,69 @@ func TestRejectWriterWindows1251EveryCharacter(t *testing.T) {
 	wantFile := "a;error\n" + string(want) + ";x\n"
 	if string(got) != wantFile {
 		t.Fatalf("wrote\n%q\nwant\n%q", got, wantFile)
+	}
+}
+
+// A UTF-16 input (Excel's "Unicode Text") gets its rejects back in UTF-16LE with a byte order
+// mark and its own delimiter, which Excel opens in any locale. The file is checked with the
+// standard library's UTF-16 and CSV readers, then read back by gcbatch itself.
+func TestRejectWriterUTF16(t *testing.T) {
+	t.Parallel()
+	for _, enc := range []string{EncodingUTF16LE, EncodingUTF16BE} {
+		t.Run(enc, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "rejected.csv")
+			d := Dialect{Delimiter: '\t', Encoding: enc, BOM: true, CRLF: true}
+			w, err := CreateRejects(path, []string{"E-mail", "Имя"}, d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows := [][]string{{"bad@", "Пётр 😀"}, {"x", "строка\nс переносом и \"кавычками\"\tи табом"}}
+			for i, cells := range rows {
+				if err := w.Write(Row{Line: i + 2, Cells: cells}, "Email: not an e-mail"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			raw, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(raw) < 2 || raw[0] != 0xFF || raw[1] != 0xFE || len(raw)%2 != 0 {
+				t.Fatalf("not UTF-16LE with a byte order mark: % x", raw[:min(len(raw), 8)])
+			}
+			units := make([]uint16, 0, len(raw)/2-1)
+			for i := 2; i < len(raw); i += 2 {
+				units = append(units, binary.LittleEndian.Uint16(raw[i:]))
+			}
+			cr := csv.NewReader(strings.NewReader(string(utf16.Decode(units))))
+			cr.Comma = '\t'
+			recs, err := cr.ReadAll()
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := [][]string{{"E-mail", "Имя", "error"}}
+			for _, cells := range rows {
+				want = append(want, append(slices.Clone(cells), "Email: not an e-mail"))
+			}
+			if !reflect.DeepEqual(recs, want) {
+				t.Fatalf("read back as\n%q\nwant\n%q", recs, want)
+			}
+			s, err := OpenSource(path, SourceOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if got := s.Dialect(); got.Encoding != EncodingUTF16LE || got.Delimiter != '\t' {
+				t.Errorf("gcbatch reads it back as %+v", got)
+			}
+			for i, r := range readAll(t, s) {
+				if !reflect.DeepEqual(r.Cells, want[i+1]) || r.Err != "" {
+					t.Errorf("row %d read back by gcbatch as %q (%s), want %q", i+2, r.Cells, r.Err, want[i+1])
+				}
+			}
+		})
 	}
 }

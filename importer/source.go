@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/text/encoding/charmap"
+	xunicode "golang.org/x/text/encoding/unicode"
 	"golang.org/x/text/transform"
 )
 
@@ -20,6 +21,10 @@ import (
 const (
 	EncodingUTF8        = "utf-8"
 	EncodingWindows1251 = "windows-1251"
+	// A file that starts with a UTF-16 byte order mark is read as UTF-16 (Dialect.Encoding
+	// only: a mapping cannot choose it, and one that says windows-1251 is refused).
+	EncodingUTF16LE = "utf-16le"
+	EncodingUTF16BE = "utf-16be"
 )
 
 const (
@@ -36,6 +41,12 @@ const (
 )
 
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
+
+// The UTF-16 byte order marks, little-endian (what Windows and Excel write) and big-endian.
+var (
+	utf16LEBOM = []byte{0xFF, 0xFE}
+	utf16BEBOM = []byte{0xFE, 0xFF}
+)
 
 // ErrEmptyFile is returned by OpenSource and NewSource for a file with no header line (empty,
 // blank lines only, or a byte order mark alone).
@@ -57,7 +68,7 @@ type SourceOptions struct {
 // so that rejected rows can be fixed and fed back with the same mapping.
 type Dialect struct {
 	Delimiter rune
-	Encoding  string // EncodingUTF8 or EncodingWindows1251
+	Encoding  string // EncodingUTF8, EncodingWindows1251, or EncodingUTF16LE/BE (a UTF-16 byte order mark)
 	BOM       bool   // the file starts with a UTF-8 byte order mark (Excel writes one)
 	CRLF      bool   // the header line ends with CR LF
 	CR        bool   // lines end with CR alone (the old Mac Excel's "CSV (Macintosh)")
@@ -176,16 +187,9 @@ func newSource(r io.Reader, name string, opts SourceOptions, countOnly bool) (*S
 	s := &Source{name: name, maxRecord: defaultMaxRecord, line: 1, countOnly: countOnly}
 
 	br := bufio.NewReaderSize(r, sampleSize)
-	sample, perr := br.Peek(sampleSize)
-	atEOF := false
-	switch {
-	case perr == nil:
-	case errors.Is(perr, io.EOF):
-		atEOF = true
-	case len(sample) == 0:
-		return nil, fmt.Errorf("%s: %w", name, perr)
-	default:
-		// Read what came before the error; Next returns the error after those rows.
+	sample, atEOF, err := peekSample(br, name)
+	if err != nil {
+		return nil, err
 	}
 	switch {
 	case bytes.HasPrefix(sample, utf8BOM):
@@ -198,8 +202,24 @@ func newSource(r io.Reader, name string, opts SourceOptions, countOnly bool) (*S
 			return nil, fmt.Errorf("%s: the file starts with a UTF-8 byte order mark, but the mapping says csv: {encoding: windows-1251}; remove that setting", name)
 		}
 		enc = EncodingUTF8
-	case bytes.HasPrefix(sample, []byte{0xFF, 0xFE}) || bytes.HasPrefix(sample, []byte{0xFE, 0xFF}):
-		return nil, fmt.Errorf("%s: the file is UTF-16; save it as CSV UTF-8 (or windows-1251) and try again", name)
+	case bytes.HasPrefix(sample, utf16LEBOM) || bytes.HasPrefix(sample, utf16BEBOM):
+		// Excel's "Unicode Text" (tab-separated) and some CRMs' exports: decoded to UTF-8 as
+		// it is read, and from here on read like any UTF-8 file. Its byte order mark says
+		// which byte comes first.
+		if enc == EncodingWindows1251 {
+			return nil, fmt.Errorf("%s: the file is UTF-16 (it starts with a UTF-16 byte order mark), but the mapping says csv: {encoding: windows-1251}; remove that setting", name)
+		}
+		s.dialect.BOM = true
+		s.dialect.Encoding = EncodingUTF16LE
+		if bytes.HasPrefix(sample, utf16BEBOM) {
+			s.dialect.Encoding = EncodingUTF16BE
+		}
+		dec := xunicode.UTF16(xunicode.LittleEndian, xunicode.ExpectBOM).NewDecoder()
+		br = bufio.NewReaderSize(transform.NewReader(br, dec), sampleSize)
+		if sample, atEOF, err = peekSample(br, name); err != nil {
+			return nil, err
+		}
+		enc = EncodingUTF8
 	}
 	var in io.Reader = br
 	if bytes.IndexByte(sample, '\n') < 0 && bytes.IndexByte(sample, '\r') >= 0 {
@@ -234,7 +254,9 @@ func newSource(r io.Reader, name string, opts SourceOptions, countOnly bool) (*S
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 	}
-	s.dialect.Encoding = enc
+	if s.dialect.Encoding == "" {
+		s.dialect.Encoding = enc
+	}
 	if delim == 0 {
 		delim, err = sniffDelimiter(sample, atEOF)
 		if err != nil {
@@ -255,6 +277,22 @@ func newSource(r io.Reader, name string, opts SourceOptions, countOnly bool) (*S
 		return nil, err
 	}
 	return s, nil
+}
+
+// peekSample returns the start of the file, which decides its dialect, and whether it is the
+// whole file.
+func peekSample(br *bufio.Reader, name string) (sample []byte, atEOF bool, err error) {
+	sample, perr := br.Peek(sampleSize)
+	switch {
+	case perr == nil:
+	case errors.Is(perr, io.EOF):
+		atEOF = true
+	case len(sample) == 0:
+		return nil, false, fmt.Errorf("%s: %w", name, perr)
+	default:
+		// Read what came before the error; Next returns the error after those rows.
+	}
+	return sample, atEOF, nil
 }
 
 // crReader turns every CR into LF, for files whose lines end with CR alone. CR is the same

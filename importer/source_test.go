@@ -2,15 +2,18 @@ package importer
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
+	"unicode/utf16"
 
 	"golang.org/x/text/encoding/charmap"
 
@@ -434,7 +437,7 @@ func TestSourceOpenErrors(t *testing.T) {
 		{name: "no consistent delimiter", in: "a;b\n1,2\n3|4\n", want: `set it in the mapping, e.g. csv: {delimiter: ";"}`},
 		{name: "bad delimiter option", in: "a\n", opts: SourceOptions{Delimiter: ":"}, want: `csv delimiter ":" is not supported`},
 		{name: "bad encoding option", in: "a\n", opts: SourceOptions{Encoding: "koi8-r"}, want: `csv encoding "koi8-r" is not supported`},
-		{name: "UTF-16", in: "\xFF\xFEa\x00", want: "the file is UTF-16"},
+		{name: "UTF-16 but windows-1251 given", in: "\xFF\xFEa\x00\n\x00", opts: SourceOptions{Encoding: "windows-1251"}, want: "the file is UTF-16"},
 		{name: "BOM but windows-1251 given", in: "\xEF\xBB\xBFa\n", opts: SourceOptions{Encoding: "windows-1251"}, want: "byte order mark"},
 	}
 	for _, tt := range tests {
@@ -744,6 +747,8 @@ func FuzzSource(f *testing.F) {
 		"Email,Comment\na@b.ru,\"x\ny\",extra\nc@d.ru,plain\n",
 		"a,,b,b,\nDell 27\" 4K,,55°45'20\"N,\"q\"\"\",\n",
 		"sep=;\ra;b\r\"x\ry\";2\r;;\r3;\"oops\r4;5\r",
+		"\xFF\xFEa\x00\t\x00b\x00\r\x00\n\x001\x00\t\x00\"\x00x\x00\n\x00y\x00\"\x00\r\x00\n\x00", // UTF-16LE
+		"\xFE\xFF\x00a\x00;\x00b\x00\n\x041\x00;\xD8\x3D\xDE\x00\x00\n",                           // UTF-16BE, Cyrillic, an emoji
 	}
 	for i, s := range seeds {
 		f.Add([]byte(s), uint8(i%5), uint8(i%3))
@@ -873,4 +878,68 @@ func BenchmarkSource(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// A UTF-16 file in either byte order, longer than the sample the dialect is guessed from and
+// with characters outside the BMP, reads as the same text in UTF-8, and CountRows agrees.
+// The file is encoded with the standard library's unicode/utf16, not the decoder's package.
+func TestSourceUTF16(t *testing.T) {
+	t.Parallel()
+	var text strings.Builder
+	text.WriteString("email;имя;заметка\r\n")
+	var want []got
+	for i := range 3000 {
+		note := fmt.Sprintf("😀 заметка %d", i)
+		if i%7 == 0 {
+			note = "\"две\nстроки\""
+		}
+		fmt.Fprintf(&text, "u%d@example.com;Пётр %d;%s\r\n", i, i, note)
+		if i%7 == 0 {
+			note = "две\nстроки"
+		}
+		want = append(want, got{Cells: []string{fmt.Sprintf("u%d@example.com", i), fmt.Sprintf("Пётр %d", i), note}})
+	}
+	// Line numbers: each quoted two-line cell before a row moves it down by one.
+	for i := range want {
+		want[i].Line = 2 + i + (i+6)/7
+	}
+	units := utf16.Encode([]rune(text.String()))
+	for _, order := range []struct {
+		name string
+		bo   binary.AppendByteOrder
+		bom  []byte
+		enc  string
+	}{{"LE", binary.LittleEndian, []byte{0xFF, 0xFE}, EncodingUTF16LE}, {"BE", binary.BigEndian, []byte{0xFE, 0xFF}, EncodingUTF16BE}} {
+		t.Run(order.name, func(t *testing.T) {
+			t.Parallel()
+			raw := slices.Clone(order.bom)
+			for _, u := range units {
+				raw = order.bo.AppendUint16(raw, u)
+			}
+			path := filepath.Join(t.TempDir(), "u16.csv")
+			if err := os.WriteFile(path, raw, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			s, err := OpenSource(path, SourceOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if d := s.Dialect(); d != (Dialect{Delimiter: ';', Encoding: order.enc, BOM: true, CRLF: true}) {
+				t.Errorf("dialect %+v", d)
+			}
+			rows := readAll(t, s)
+			if !reflect.DeepEqual(rows, want) {
+				for i := range min(len(rows), len(want)) {
+					if !reflect.DeepEqual(rows[i], want[i]) {
+						t.Fatalf("row %d: got %v, want %v", i, rows[i], want[i])
+					}
+				}
+				t.Fatalf("%d rows, want %d", len(rows), len(want))
+			}
+			if n, err := CountRows(path, SourceOptions{}); err != nil || n != len(want) {
+				t.Errorf("CountRows = %d, %v; want %d", n, err, len(want))
+			}
+		})
+	}
 }

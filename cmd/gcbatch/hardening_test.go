@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf16"
 
 	"github.com/gcbatch/gcbatch/checkpoint"
 	"github.com/gcbatch/gcbatch/getcourse/gcsim"
@@ -146,8 +148,11 @@ func TestHardeningBadInput(t *testing.T) {
 		{name: "too few cells", files: map[string]string{"in.csv": "email,name\na@b.ru\n",
 			"m.yaml": "target: users\ncsv: {delimiter: \",\"}\nfields:\n  user.email: email\n  user.first_name: name\n"}, args: imp(), code: 1,
 			report: []string{"in.csv:2:", "row has 1 cells, the header has 2"}},
-		{name: "UTF-16 file", files: map[string]string{"in.csv": "\xFF\xFEe\x00,\x00n\x00\n\x00"}, args: imp(), code: 2,
-			want: []string{"in.csv", "UTF-16", "save it as CSV UTF-8"}},
+		{name: "UTF-16 file (Excel's Unicode Text)", files: map[string]string{"in.csv": utf16LE("email\tname\r\na@b.ru\tПётр 😀\r\n")}, args: imp(), code: 0,
+			want: []string{"ok        1"}, sent: 1},
+		{name: "UTF-16 file with windows-1251 forced", files: map[string]string{
+			"m.yaml": "target: users\ncsv: {encoding: windows-1251}\nfields:\n  user.email: email\n", "in.csv": utf16LE("email\na@b.ru\n")},
+			args: imp(), code: 2, want: []string{"in.csv", "UTF-16", "remove that setting"}},
 		{name: "byte order mark with windows-1251 forced", files: map[string]string{
 			"m.yaml": "target: users\ncsv: {encoding: windows-1251}\nfields:\n  user.email: email\n", "in.csv": "\xEF\xBB\xBFemail\na@b.ru\n"},
 			args: imp(), code: 2, want: []string{"in.csv", "byte order mark", "remove that setting"}},
@@ -297,4 +302,13 @@ func TestHardeningBadInput(t *testing.T) {
 			}
 		})
 	}
+}
+
+// utf16LE is s as Windows writes "Unicode" text: UTF-16LE after a byte order mark.
+func utf16LE(s string) string {
+	b := []byte{0xFF, 0xFE}
+	for _, u := range utf16.Encode([]rune(s)) {
+		b = binary.LittleEndian.AppendUint16(b, u)
+	}
+	return string(b)
 }
