@@ -59,8 +59,8 @@ type SourceOptions struct {
 	Delimiter string
 	// Encoding is "utf-8" or "windows-1251"; "" or "auto" guesses it from the first 64 KiB:
 	// a UTF-8 byte order mark or valid UTF-8 means UTF-8, anything else windows-1251, unless
-	// its Cyrillic reads as KOI8-R and not as windows-1251: then opening the file fails with
-	// the way out (see checkNotKOI8R).
+	// its Cyrillic reads as KOI8-R or CP866 and not as windows-1251: then opening the file
+	// fails with the way out (see checkNotKOI8R, checkNotCP866).
 	Encoding string
 }
 
@@ -250,6 +250,10 @@ func newSource(r io.Reader, name string, opts SourceOptions, countOnly bool) (*S
 		enc = EncodingWindows1251
 		if validUTF8Prefix(sample, atEOF) {
 			enc = EncodingUTF8
+		} else if err := checkNotCP866(sample); err != nil {
+			// First: KOI8-R's letter-for-letter comparison is meaningless on CP866 text,
+			// whose letters are mostly not letters in either of the other two.
+			return nil, fmt.Errorf("%s: %w", name, err)
 		} else if err := checkNotKOI8R(sample); err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
@@ -1125,6 +1129,54 @@ func checkNotKOI8R(sample []byte) error {
 	return fmt.Errorf("the file looks like KOI8-R, not windows-1251: its text reads %s as windows-1251 and %s as KOI8-R. "+
 		"Save it as CSV UTF-8 (or windows-1251) and try again; if the first reading is right, set csv: {encoding: windows-1251} in the mapping",
 		quoteExample(sample, charmap.Windows1251), quoteExample(sample, charmap.KOI8R))
+}
+
+// checkNotCP866 questions a sample about to be read as windows-1251 because it is not UTF-8:
+// Excel's "CSV (MS-DOS)" and DOS-era programs write Cyrillic in CP866, which read as
+// windows-1251 is mostly punctuation and Serbian letters ("€ў ­ ЏҐва®ў" for "Иван Петров") and
+// would go to GetCourse as such. KOI8-R's test does not see it: the two code pages put their
+// letters on different bytes, so most of the text is not letters at all in the wrong one. So
+// the readings are compared by how many letters stand in words (wordLetters): CP866 text read
+// as windows-1251 keeps only р..я as letters, scattered between punctuation; windows-1251 text
+// read as CP866 keeps only а..п. A reading that has at least twice the other's letters in
+// words, and is as Russian letter for letter, is taken for the file's.
+func checkNotCP866(sample []byte) error {
+	n, m := wordLetters(sample, charmap.Windows1251), wordLetters(sample, charmap.CodePage866)
+	if m < minKOI8Letters || m < 2*n {
+		return nil
+	}
+	if n > 0 {
+		cp, cpLetters := russianScore(sample, charmap.Windows1251)
+		dos, dosLetters := russianScore(sample, charmap.CodePage866)
+		if dos/float64(dosLetters) < cp/float64(cpLetters) {
+			return nil
+		}
+	}
+	return fmt.Errorf("the file looks like CP866 (Excel's \"CSV (MS-DOS)\"), not windows-1251: its text reads %s as windows-1251 and %s as CP866. "+
+		"Save it as CSV UTF-8 (or plain CSV) and try again; if the first reading is right, set csv: {encoding: windows-1251} in the mapping",
+		quoteExample(sample, charmap.Windows1251), quoteExample(sample, charmap.CodePage866))
+}
+
+// wordLetters counts the Cyrillic letters of sample, decoded with cm, that stand in runs of
+// three or more: words, not the odd byte that a wrong code page happens to make a letter (a
+// typographic quote or dash in a Latin text).
+func wordLetters(sample []byte, cm *charmap.Charmap) int {
+	total, run := 0, 0
+	for _, b := range sample {
+		r := unicode.ToLower(cm.DecodeByte(b))
+		if b >= utf8.RuneSelf && (r >= 'а' && r <= 'я' || r == 'ё') {
+			run++
+			continue
+		}
+		if run >= 3 {
+			total += run
+		}
+		run = 0
+	}
+	if run >= 3 {
+		total += run
+	}
+	return total
 }
 
 // quoteExample decodes the first line of the sample that has a non-ASCII byte, up to 40

@@ -153,6 +153,62 @@ func TestKOI8RCheckSparesRealWindows1251(t *testing.T) {
 	}
 }
 
+// TestCP866IsQuestioned: a CP866 file (Excel's "CSV (MS-DOS)", DOS-era programs) is not read
+// as windows-1251 without a word, even when the mapping's columns are Latin and would not
+// notice the gibberish; the file in testdata/crm/ was written with iconv. The same texts in
+// windows-1251 read as before, and a mapping that says windows-1251 is obeyed.
+func TestCP866IsQuestioned(t *testing.T) {
+	t.Parallel()
+	_, err := OpenSource(filepath.Join("testdata", "crm", "excel-msdos.csv"), SourceOptions{})
+	for _, want := range []string{`excel-msdos.csv: the file looks like CP866 (Excel's "CSV (MS-DOS)")`,
+		"«ФИО;E-mail;Телефон;Город;Комментарий» as CP866", "Save it as CSV UTF-8", "set csv: {encoding: windows-1251}"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v\nlacks %q", err, want)
+		}
+	}
+	texts := append([]string{"Email;Name;City\r\nivan@example.com;Иван Петров;Москва\r\npetr@example.com;Пётр Сидоров;Санкт-Петербург\r\n"}, koi8Samples...)
+	for i, text := range texts {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			t.Parallel()
+			dos, err := charmap.CodePage866.NewEncoder().String(text)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := NewSource(strings.NewReader(dos), "dos.csv", SourceOptions{}); err == nil || !strings.Contains(err.Error(), "looks like CP866") {
+				t.Fatalf("a CP866 file: %v", err)
+			}
+			if _, err := NewSource(strings.NewReader(cp1251(t, text)), "new.csv", SourceOptions{}); err != nil {
+				t.Fatalf("the same text in windows-1251: %v", err)
+			}
+			s, err := NewSource(strings.NewReader(dos), "dos.csv", SourceOptions{Encoding: "windows-1251"})
+			if err != nil {
+				t.Fatalf("windows-1251 given: %v", err)
+			}
+			if len(readAll(t, s)) == 0 {
+				t.Fatal("windows-1251 given: no rows")
+			}
+		})
+	}
+}
+
+// TestCP866CheckSparesOthers: windows-1251 files as CRMs and Excel write them, and Latin text
+// with typographic quotes and dashes (the bytes CP866 has its letters on), are not taken for
+// CP866.
+func TestCP866CheckSparesOthers(t *testing.T) {
+	t.Parallel()
+	texts := append([]string{
+		"Номер заказа;E-mail;Товар;Сумма\r\nA-1;a@b.ru;Курс «Английский с нуля» — старт…;9 990,00\r\n",
+		"ФИО\r\nЩЕРБАКОВА ЭЛЬВИРА ЮРЬЕВНА\r\nЦЫГАНКОВ ФЁДОР ЖЕЛЕЗНЯК\r\nШУБИН ЭДУАРД\r\n",
+		"тег\r\nпокупатель\r\nвебинар\r\nподписка на рассылку\r\nклиент\r\n",
+		strings.Repeat("Name;Note\r\nMary O’Brien;“VIP” — call back… ‘soon’\r\n", 20),
+	}, koi8Samples...)
+	for i, text := range texts {
+		if _, err := NewSource(strings.NewReader(cp1251(t, text)), "t.csv", SourceOptions{}); err != nil {
+			t.Errorf("sample %d: %v", i, err)
+		}
+	}
+}
+
 // TestRejectsKeepSepLine: a reject file of a "sep=;" input starts with the same line, in the
 // input's encoding, and reads back to the same header and cells.
 func TestRejectsKeepSepLine(t *testing.T) {

@@ -11,6 +11,8 @@ import (
 	"time"
 	"unicode/utf16"
 
+	"golang.org/x/text/encoding/charmap"
+
 	"github.com/gcbatch/gcbatch/checkpoint"
 	"github.com/gcbatch/gcbatch/getcourse/gcsim"
 	"github.com/gcbatch/gcbatch/importer"
@@ -74,6 +76,12 @@ func TestHardeningBadInput(t *testing.T) {
 	t.Parallel()
 	state := realStateFile(t)
 	big := strings.Repeat("x", 10<<20)
+	// Excel's "CSV (MS-DOS)" writes Cyrillic in CP866: with Latin column names the mapping
+	// cannot notice it, and read as windows-1251 the names would reach GetCourse as gibberish.
+	msdos, err := charmap.CodePage866.NewEncoder().String("email,name\r\nivan@example.com,Иван Петров\r\npetr@example.com,Пётр Сидоров\r\nanna@example.com,Анна Смирнова\r\n")
+	if err != nil {
+		t.Fatal(err)
+	}
 	type bad struct {
 		name  string
 		files map[string]string // relative name → content; "m.yaml" defaults to hardeningUsers
@@ -150,6 +158,8 @@ func TestHardeningBadInput(t *testing.T) {
 			report: []string{"in.csv:2:", "row has 1 cells, the header has 2"}},
 		{name: "UTF-16 file (Excel's Unicode Text)", files: map[string]string{"in.csv": utf16LE("email\tname\r\na@b.ru\tПётр 😀\r\n")}, args: imp(), code: 0,
 			want: []string{"ok        1"}, sent: 1},
+		{name: "CP866 file (Excel's CSV (MS-DOS)) with Latin column names", files: map[string]string{"in.csv": msdos}, args: imp(), code: 2,
+			want: []string{"in.csv", "looks like CP866", "«ivan@example.com,Иван Петров» as CP866", "encoding: windows-1251"}, sent: 0},
 		{name: "UTF-16 file with windows-1251 forced", files: map[string]string{
 			"m.yaml": "target: users\ncsv: {encoding: windows-1251}\nfields:\n  user.email: email\n", "in.csv": utf16LE("email\na@b.ru\n")},
 			args: imp(), code: 2, want: []string{"in.csv", "UTF-16", "remove that setting"}},
