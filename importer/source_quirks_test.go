@@ -132,15 +132,18 @@ func TestKOI8RIsQuestioned(t *testing.T) {
 	}
 }
 
-// TestKOI8RCheckSparesRealWindows1251: windows-1251 files as CRMs and Excel write them are never
-// questioned, all-capitals and rare letters included.
-func TestKOI8RCheckSparesRealWindows1251(t *testing.T) {
+// TestCodePageChecksSpareWindows1251: windows-1251 files as CRMs and Excel write them are never
+// taken for KOI8-R or CP866, all-capitals, all lower case and rare letters included, nor is
+// Latin text with typographic quotes and dashes (the bytes CP866 has its letters on).
+func TestCodePageChecksSpareWindows1251(t *testing.T) {
 	t.Parallel()
 	texts := append([]string{
-		"Номер заказа;E-mail;Товар;Сумма\r\nA-1;a@b.ru;Курс «Английский с нуля»;9 990,00\r\n",
+		"Номер заказа;E-mail;Товар;Сумма\r\nA-1;a@b.ru;Курс «Английский с нуля» — старт…;9 990,00\r\n",
 		"Контакт;Компания;Рабочий телефон\r\nЁжиков Пётр Щукин;ООО «Ромашка»;+7 495 123-45-67\r\n",
 		"ФИО\r\nЩЕРБАКОВА ЭЛЬВИРА ЮРЬЕВНА\r\nЦЫГАНКОВ ФЁДОР ЖЕЛЕЗНЯК\r\nШУБИН ЭДУАРД\r\n",
 		"a;b\r\n1;Съешь же ещё этих мягких французских булок, да выпей чаю\r\n",
+		"тег\r\nпокупатель\r\nвебинар\r\nподписка на рассылку\r\nклиент\r\n",
+		strings.Repeat("Name;Note\r\nMary O’Brien;“VIP” — call back… ‘soon’\r\n", 20),
 	}, koi8Samples...)
 	for i, text := range texts {
 		if _, err := NewSource(strings.NewReader(cp1251(t, text)), "t.csv", SourceOptions{}); err != nil {
@@ -188,24 +191,6 @@ func TestCP866IsQuestioned(t *testing.T) {
 				t.Fatal("windows-1251 given: no rows")
 			}
 		})
-	}
-}
-
-// TestCP866CheckSparesOthers: windows-1251 files as CRMs and Excel write them, and Latin text
-// with typographic quotes and dashes (the bytes CP866 has its letters on), are not taken for
-// CP866.
-func TestCP866CheckSparesOthers(t *testing.T) {
-	t.Parallel()
-	texts := append([]string{
-		"Номер заказа;E-mail;Товар;Сумма\r\nA-1;a@b.ru;Курс «Английский с нуля» — старт…;9 990,00\r\n",
-		"ФИО\r\nЩЕРБАКОВА ЭЛЬВИРА ЮРЬЕВНА\r\nЦЫГАНКОВ ФЁДОР ЖЕЛЕЗНЯК\r\nШУБИН ЭДУАРД\r\n",
-		"тег\r\nпокупатель\r\nвебинар\r\nподписка на рассылку\r\nклиент\r\n",
-		strings.Repeat("Name;Note\r\nMary O’Brien;“VIP” — call back… ‘soon’\r\n", 20),
-	}, koi8Samples...)
-	for i, text := range texts {
-		if _, err := NewSource(strings.NewReader(cp1251(t, text)), "t.csv", SourceOptions{}); err != nil {
-			t.Errorf("sample %d: %v", i, err)
-		}
 	}
 }
 
