@@ -21,15 +21,22 @@ func BenchmarkDecodeResponse(b *testing.B) {
 	}
 }
 
-// BenchmarkImport measures one users/add round trip through the client (limiter off) against
-// a server that answers at once, from parallel goroutines like the importer's pool; compare
-// with BenchmarkBareLoop for the client's own cost.
-func BenchmarkImport(b *testing.B) {
+// okUserServer answers every request at once with a created user, for the benchmarks that
+// measure the client's own cost of a round trip.
+func okUserServer(b *testing.B) *httptest.Server {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		writeJSON(w, okUser)
 	}))
-	defer srv.Close()
+	b.Cleanup(srv.Close)
+	return srv
+}
+
+// BenchmarkImport measures one users/add round trip through the client (limiter off) against
+// a server that answers at once, from parallel goroutines like the importer's pool; compare
+// with BenchmarkBareLoop for the client's own cost.
+func BenchmarkImport(b *testing.B) {
+	srv := okUserServer(b)
 	c, err := NewClient(WithBaseURL(srv.URL), WithKey(testKey), WithLimiter(rate.NewLimiter(rate.Inf, 1)))
 	if err != nil {
 		b.Fatal(err)
@@ -49,11 +56,7 @@ func BenchmarkImport(b *testing.B) {
 
 // BenchmarkBareLoop is the same exchange with a plain http.Client and a pre-built body.
 func BenchmarkBareLoop(b *testing.B) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		writeJSON(w, okUser)
-	}))
-	defer srv.Close()
+	srv := okUserServer(b)
 	hc := defaultHTTPClient()
 	body := "action=add&key=k&params=eyJ1c2VyIjp7ImVtYWlsIjoiaXZhbi5wZXRyb3ZAZXhhbXBsZS5jb20ifX0%3D"
 	b.ReportAllocs()

@@ -295,9 +295,7 @@ func NewClient(opts ...Option) (*Client, error) {
 	c.retry = c.retry.withDefaults()
 	c.postURLs = map[string]*url.URL{}
 	for _, p := range []string{CallUsersAdd.Path, CallDealsAdd.Path, CallMessagesSend.Path, accountFieldsPath} {
-		u := *c.base
-		u.Path = c.base.Path + p
-		c.postURLs[p] = &u
+		c.postURLs[p] = c.callURL(p)
 	}
 	return c, nil
 }

@@ -438,8 +438,7 @@ func (c *Client) newRequest(ctx context.Context, s callSpec) (*http.Request, err
 		}
 		req.Header["Content-Type"] = formContentType
 	case http.MethodGet:
-		u := *c.base
-		u.Path = c.base.Path + s.path
+		u := c.callURL(s.path)
 		q := url.Values{}
 		for k, v := range s.query {
 			q[k] = v
@@ -473,6 +472,11 @@ func (c *Client) postURL(path string) *url.URL {
 	if u, ok := c.postURLs[path]; ok {
 		return u
 	}
+	return c.callURL(path)
+}
+
+// callURL is a fresh URL of the call at path: the account's base URL with path appended.
+func (c *Client) callURL(path string) *url.URL {
 	u := *c.base
 	u.Path = c.base.Path + path
 	return &u

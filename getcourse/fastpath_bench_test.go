@@ -4,9 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"testing"
 	"time"
@@ -107,11 +104,7 @@ func BenchmarkAttempt(b *testing.B) {
 // BenchmarkSend: one users/add through the client against a server that answers at once, the
 // request handed straight to the transport against sent through http.Client.Do.
 func BenchmarkSend(b *testing.B) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		writeJSON(w, okUser)
-	}))
-	defer srv.Close()
+	srv := okUserServer(b)
 	for _, direct := range []bool{true, false} {
 		name := "transport"
 		if !direct {
